@@ -333,7 +333,7 @@ def _epilogue_bound(acc, e_acc, scale, bias32, output_dtype):
     d = np.abs(scale) * e_acc + g4 * (2 * a + np.abs(scale) * e_acc + 2 * np.abs(bias32))
     v = a + np.abs(bias32) + d
     bound = d + _ulp(v, output_dtype)
-    return np.where(v < float(np.finfo(np.dtype(output_dtype)).max), bound, np.inf)
+    return np.where(np.isnan(v) | (v < float(ml_dtypes.finfo(np.dtype(output_dtype)).max)), bound, np.inf)
 
 
 def gemm_error_bound(xq, wq, x_scale, w_scale, bias=None, *, use_fast_accum: bool,

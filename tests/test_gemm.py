@@ -1,0 +1,204 @@
+"""GEMM semantics (exactness, pinned epilogue, NaN rows, batching) and the accumulator error bound."""
+
+from fractions import Fraction
+
+import ml_dtypes
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fp8ref import (E4M3FN, MAX_K, AccumulatorModel, accumulation_error_bound, decode, emulate_accumulator,
+                    encode, exact_dot, f8f8bf16, f8f8bf16_blockwise, f8f8bf16_rowwise, gemm_error_bound,
+                    gemm_error_bound_tensorwise)
+
+F32 = np.float32
+BF16 = ml_dtypes.bfloat16
+NAN_CODES = {0x7F, 0xFF}
+
+
+def codes(rng, shape, nan=False):
+    c = rng.integers(0, 256, shape, dtype=np.uint8)
+    if not nan:
+        c[np.isin(c, list(NAN_CODES))] = 0x38
+    return c
+
+
+def quantized(rng, shape, kind):
+    """e4m3fn codes of typical data: 'randn' (mixed signs), 'positive' (same sign), 'wide' (spread scales)."""
+    if kind == "randn":
+        v = rng.standard_normal(shape)
+    elif kind == "positive":
+        v = rng.uniform(0, 2, shape)
+    else:
+        v = rng.standard_normal(shape) * np.exp(rng.uniform(-8, 4, shape))
+    return encode(v.astype(F32), E4M3FN, saturate=True)
+
+
+def fraction_dot(xrow, wrow):
+    return sum(Fraction(float(a)) * Fraction(float(b)) for a, b in zip(xrow, wrow))
+
+
+def test_exact_dot_is_exact_against_fractions():
+    rng = np.random.default_rng(0)
+    xq, wq = codes(rng, (3, 300)), codes(rng, (4, 300))
+    acc = exact_dot(xq, wq)
+    x, w = decode(xq, E4M3FN, np.float64), decode(wq, E4M3FN, np.float64)
+    for m in range(3):
+        for n in range(4):
+            assert Fraction(float(acc[m, n])) == fraction_dot(x[m], w[n])
+
+
+def test_worst_case_magnitudes_stay_exact_at_max_k():
+    # all products +-448**2 and the last one 2**-18: the sum needs every one of the 53 bits at K = 2**17
+    k = MAX_K
+    x = np.full((1, k), 0x7E, np.uint8)
+    w = np.full((1, k), 0x7E, np.uint8)
+    x[0, -1], w[0, -1] = 0x01, 0x01  # 2**-9 * 2**-9
+    assert Fraction(float(exact_dot(x, w)[0, 0])) == (k - 1) * Fraction(448) ** 2 + Fraction(1, 2**18)
+    with pytest.raises(ValueError, match="MAX_K"):
+        exact_dot(np.zeros((1, k + 16), np.uint8), np.zeros((1, k + 16), np.uint8))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 6), st.integers(1, 40), st.integers(0, 2**32 - 1),
+       st.sampled_from([None, "f32", "bf16"]), st.sampled_from([BF16, np.float16, F32]))
+def test_rowwise_epilogue_order_is_pinned(m, n, k, seed, bias_kind, out_dtype):
+    rng = np.random.default_rng(seed)
+    xq, wq = codes(rng, (m, k)), codes(rng, (n, k))
+    xs = rng.uniform(1e-3, 10, m).astype(F32)
+    ws = rng.uniform(1e-3, 10, n).astype(F32)
+    bias = None if bias_kind is None else rng.standard_normal(n).astype(F32 if bias_kind == "f32" else BF16)
+    y = f8f8bf16_rowwise(xq, wq, xs, ws, bias, output_dtype=out_dtype)
+    assert y.shape == (m, n) and y.dtype == np.dtype(out_dtype)
+    x, w = decode(xq, E4M3FN, np.float64), decode(wq, E4M3FN, np.float64)
+    for i in range(m):
+        for j in range(n):
+            acc = F32(float(fraction_dot(x[i], w[j])))  # exact, then one rounding to float32
+            with np.errstate(over="ignore"):
+                z = (acc * xs[i]) * ws[j] + (F32(0) if bias is None else F32(bias[j]))
+                expect = np.array([z]).astype(out_dtype)
+            assert y[i, j].tobytes() == expect.tobytes()
+
+
+def test_nan_code_poisons_exactly_its_row_and_column():
+    rng = np.random.default_rng(1)
+    xq, wq = codes(rng, (5, 64)), codes(rng, (6, 64))
+    xq[2, 17] = 0xFF
+    wq[4, 3] = 0x7F
+    y = f8f8bf16_rowwise(xq, wq, np.ones(5, F32), np.ones(6, F32)).astype(F32)
+    nan = np.isnan(y)
+    assert nan[2].all() and nan[:, 4].all() and nan.sum() == 6 + 5 - 1
+
+
+def test_batched_is_per_batch():
+    rng = np.random.default_rng(2)
+    xq, wq = codes(rng, (3, 4, 48)), codes(rng, (5, 48))
+    xs, ws = rng.uniform(0.1, 1, (3, 4)).astype(F32), rng.uniform(0.1, 1, 5).astype(F32)
+    y = f8f8bf16_rowwise(xq, wq, xs, ws)
+    for b in range(3):
+        np.testing.assert_array_equal(y[b], f8f8bf16_rowwise(xq[b], wq, xs[b], ws))
+
+
+def test_tensorwise_and_blockwise_semantics():
+    rng = np.random.default_rng(3)
+    xq, wq = codes(rng, (3, 256)), codes(rng, (130, 256))
+    y = f8f8bf16(xq, wq, F32(0.25))
+    np.testing.assert_array_equal(y, (exact_dot(xq, wq).astype(F32) * F32(0.25)).astype(BF16))
+    xs = rng.uniform(0.1, 1, (3, 2)).astype(F32)
+    ws = rng.uniform(0.1, 1, (2, 2)).astype(F32)
+    yb = f8f8bf16_blockwise(xq, wq, xs, ws, output_dtype=F32)
+    for i in range(3):
+        for j in (0, 127, 128, 129):
+            acc = F32(0)
+            for b in range(2):
+                s_b = F32(exact_dot(xq[i:i + 1, b * 128:(b + 1) * 128], wq[j:j + 1, b * 128:(b + 1) * 128])[0, 0])
+                acc = acc + (s_b * xs[i, b]) * ws[j // 128, b]
+            assert yb[i, j] == acc
+
+
+@pytest.mark.parametrize("call,exc,match", [
+    (lambda: f8f8bf16_rowwise(np.zeros((2, 16), np.int8), np.zeros((2, 16), np.uint8), np.ones(2, F32),
+                              np.ones(2, F32)), TypeError, "xq"),
+    (lambda: f8f8bf16_rowwise(np.zeros((2, 16), np.uint8), np.zeros((2, 32), np.uint8), np.ones(2, F32),
+                              np.ones(2, F32)), ValueError, "K mismatch"),
+    (lambda: f8f8bf16_rowwise(np.zeros((2, 16), np.uint8), np.zeros((2, 16), np.uint8), np.ones(3, F32),
+                              np.ones(2, F32)), ValueError, "x_scale"),
+    (lambda: f8f8bf16_rowwise(np.zeros((2, 16), np.uint8), np.zeros((2, 16), np.uint8), np.ones(2, np.float64),
+                              np.ones(2, F32)), TypeError, "x_scale"),
+    (lambda: f8f8bf16_rowwise(np.zeros((2, 16), np.uint8), np.zeros((2, 16), np.uint8), np.ones(2, F32),
+                              np.ones(2, F32), np.ones(3, F32)), ValueError, "bias"),
+    (lambda: f8f8bf16_rowwise(np.zeros((2, 16), np.uint8), np.zeros((2, 16), np.uint8), np.ones(2, F32),
+                              np.ones(2, F32), output_dtype=np.int32), TypeError, "output_dtype"),
+])
+def test_bad_input_is_named(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+# ---- the accumulator model and its bound -------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["randn", "positive", "wide"])
+@pytest.mark.parametrize("k", [32, 48, 1024, 4096])
+@pytest.mark.parametrize("fast", [True, False])
+def test_model_accumulator_stays_within_its_bound(kind, k, fast):
+    rng = np.random.default_rng(k)
+    xq, wq = quantized(rng, (8, k), kind), quantized(rng, (8, k), kind)
+    err = np.abs(emulate_accumulator(xq, wq, use_fast_accum=fast).astype(np.float64) - exact_dot(xq, wq))
+    bound = accumulation_error_bound(xq, wq, use_fast_accum=fast)
+    assert (err <= bound).all(), np.max(err / bound)
+
+
+@pytest.mark.parametrize("model", [AccumulatorModel(group=16, fraction_bits=10, promote_every=64),
+                                   AccumulatorModel(group=32, fraction_bits=13, promote_every=256)])
+def test_bound_follows_other_models(model):
+    rng = np.random.default_rng(7)
+    xq, wq = quantized(rng, (6, 2048), "positive"), quantized(rng, (6, 2048), "wide")
+    for fast in (True, False):
+        err = np.abs(emulate_accumulator(xq, wq, use_fast_accum=fast, model=model).astype(np.float64)
+                     - exact_dot(xq, wq))
+        assert (err <= accumulation_error_bound(xq, wq, use_fast_accum=fast, model=model)).all()
+
+
+def test_exactness_lemma_gives_zero_bound_and_exact_model():
+    rng = np.random.default_rng(8)
+    small = np.array([0x00, 0x38, 0xB8, 0x40, 0xC0], np.uint8)  # 0, +-1, +-2: |sum| <= 4 * 1024 < 2**13
+    xq, wq = rng.choice(small, (16, 1024)), rng.choice(small, (16, 1024))
+    assert (accumulation_error_bound(xq, wq, use_fast_accum=True) == 0).all()
+    np.testing.assert_array_equal(emulate_accumulator(xq, wq, use_fast_accum=True), exact_dot(xq, wq))
+
+
+def test_bound_detects_a_dropped_k_block():
+    # A kernel that skips one 128-wide K block on same-sign data must fail the slow-accumulation bound.
+    rng = np.random.default_rng(9)
+    xq, wq = quantized(rng, (16, 2048), "positive"), quantized(rng, (16, 2048), "positive")
+    broken = exact_dot(xq[:, 128:], wq[:, 128:])
+    assert (np.abs(broken - exact_dot(xq, wq)) > accumulation_error_bound(xq, wq, use_fast_accum=False)).all()
+
+
+def test_gemm_bound_covers_model_accumulator_and_reassociated_epilogue():
+    rng = np.random.default_rng(10)
+    m, n, k = 12, 10, 1024
+    xq, wq = quantized(rng, (m, k), "randn"), quantized(rng, (n, k), "wide")
+    xs, ws = rng.uniform(1e-3, 1, m).astype(F32), rng.uniform(1e-3, 1, n).astype(F32)
+    bias = rng.standard_normal(n).astype(BF16)
+    for fast in (True, False):
+        for out in (BF16, np.float16, F32):
+            ref = f8f8bf16_rowwise(xq, wq, xs, ws, bias, output_dtype=out).astype(np.float64)
+            acc = emulate_accumulator(xq, wq, use_fast_accum=fast)
+            impl = (acc * (xs[:, None] * ws[None, :]) + bias.astype(F32)).astype(out).astype(np.float64)
+            bound = gemm_error_bound(xq, wq, xs, ws, bias, use_fast_accum=fast, output_dtype=out)
+            assert (np.abs(impl - ref) <= bound).all()
+    t_ref = f8f8bf16(xq, wq, F32(0.5), output_dtype=F32).astype(np.float64)
+    t_impl = (emulate_accumulator(xq, wq, use_fast_accum=True) * F32(0.5)).astype(np.float64)
+    assert (np.abs(t_impl - t_ref) <= gemm_error_bound_tensorwise(xq, wq, F32(0.5), use_fast_accum=True,
+                                                                   output_dtype=F32)).all()
+
+
+def test_bound_is_nan_exactly_where_the_reference_is():
+    rng = np.random.default_rng(11)
+    xq, wq = quantized(rng, (4, 64), "randn"), quantized(rng, (3, 64), "randn")
+    xq[1, 5] = 0x7F
+    ref = f8f8bf16_rowwise(xq, wq, np.ones(4, F32), np.ones(3, F32)).astype(F32)
+    bound = gemm_error_bound(xq, wq, np.ones(4, F32), np.ones(3, F32), use_fast_accum=True)
+    np.testing.assert_array_equal(np.isnan(bound), np.isnan(ref))
