@@ -1,0 +1,430 @@
+"""Row-wise scaled FP8 GEMM on Hopper: ``fp8ref.gemm.f8f8bf16_rowwise`` as CUDA kernels (CuPy).
+
+``y[m, n] = rn(((acc[m, n] * x_scale[m]) * w_scale[n]) + bias[n])`` with ``acc`` the dot product of
+row ``m`` of ``xq`` and row ``n`` of ``wq`` (e4m3fn codes, both K-major), the epilogue in float32 in
+that order and one round-to-nearest-even to the output type. Accuracy: within
+``fp8ref.gemm.gemm_error_bound`` for the chosen accumulation mode.
+
+Two implementations, same signature, same semantics:
+
+* ``f8f8bf16_rowwise``: ``kernels/gemm_sm90.cu`` (sm_90a): TMA loads into a multi-stage mbarrier
+  pipeline, one producer and one or two consumer warpgroups issuing ``wgmma ... m64nNk32 .e4m3``,
+  clusters of two blocks sharing the B tile through TMA multicast, persistent grid with a grouped
+  tile order, scales/bias/rounding in the epilogue. Tile shape, stage count and cluster size are
+  template parameters chosen per problem by ``select_config`` (docs/kernels.md).
+* ``f8f8bf16_rowwise_simple``: ``kernels/gemm_simple.cu``, the level-1 kernel (one warp per 16x8 tile,
+  ``mma.sync.m16n8k32 .e4m3``): documentation and fallback.
+
+Each wrapper: 1. checks the arguments (TypeError / ValueError naming the argument), 2. allocates the
+output, 3. launches. No host-side padding or copies of the operands: M and N tails are handled in the
+kernels (the TMA engine zero-fills out-of-range rows; stores are masked).
+
+bfloat16 on CuPy: if this CuPy accepts ``ml_dtypes.bfloat16`` as a dtype (CuPy 14 does), bfloat16
+outputs have that dtype; otherwise they are ``uint16`` arrays holding bfloat16 bit patterns
+(``.get().view(ml_dtypes.bfloat16)`` on the host). ``out=`` and ``bias`` accept either form.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import ml_dtypes
+import numpy as np
+
+__all__ = [
+    "GemmConfig", "GemmPlan", "make_plan", "candidate_configs", "select_config", "f8f8bf16_rowwise", "f8f8bf16_rowwise_simple", "bf16_cupy_dtype",
+    "kernel_name_expression",
+]
+
+_KERNEL_FILE = "gemm_sm90.cu"
+_SIMPLE_FILE = "gemm_simple.cu"
+BLOCK_K = 128                       # one 128-byte swizzle row of e4m3 codes (kernels/gemm_sm90.cu)
+_EPI_ROW_BYTES = 128 + 16           # epilogue staging row (kernels/gemm_sm90.cu, kEpiRowBytes)
+_MAX_SMEM = 227 * 1024              # sm_90 opt-in dynamic shared memory per block
+_OUT_KIND = {np.dtype(ml_dtypes.bfloat16): 0, np.dtype(np.float16): 1, np.dtype(np.float32): 2}
+_NUM_SMS_DEFAULT = 132              # H100 SXM / H200; the real count is read from the device
+
+
+def _cupy():
+    import cupy  # lazy: fp8cuda imports without CuPy (CI, offline SASS tests)
+
+    return cupy
+
+
+@functools.lru_cache(maxsize=None)
+def bf16_cupy_dtype():
+    """The CuPy dtype used for bfloat16 arrays: ``ml_dtypes.bfloat16`` if this CuPy supports it, else ``uint16``."""
+    cp = _cupy()
+    try:
+        cp.empty(1, dtype=ml_dtypes.bfloat16)
+        return np.dtype(ml_dtypes.bfloat16)
+    except Exception:  # noqa: BLE001 - any refusal means: not supported
+        return np.dtype(np.uint16)
+
+
+# ---------------------------------------------------------------------------------------------- configs
+
+@dataclass(frozen=True)
+class GemmConfig:
+    """Template parameters of ``sm90_fp8_gemm_rowwise`` plus the run-time tile-group size.
+
+    block_m: 64 (one consumer warpgroup) or 128 (two); block_n: wgmma N, a multiple of 64 up to 256;
+    num_stages: shared-memory pipeline depth; cluster_m: 1, or 2 for clusters of two blocks on
+    vertically adjacent tiles sharing (multicasting) the B tile; group_m: cluster-tile rows visited
+    together (L2 reuse).
+    """
+
+    block_m: int = 128
+    block_n: int = 256
+    num_stages: int = 4
+    cluster_m: int = 1
+    group_m: int = 8
+
+    @property
+    def threads(self) -> int:
+        return 128 * (1 + self.block_m // 64)
+
+    def smem_bytes(self) -> int:
+        """Dynamic shared memory: the kernel's ``SmemLayout<...>::kTotal``."""
+        stages = self.num_stages * (self.block_m + self.block_n) * BLOCK_K
+        consumers = self.block_m // 64
+        epi = consumers * 64 * _EPI_ROW_BYTES
+        scales = consumers * 2 * self.block_n * 4  # w_scale and bias of the tile's columns
+        return stages + epi + scales + 2 * self.num_stages * 8 + 1024
+
+
+def kernel_name_expression(config: GemmConfig, use_fast_accum: bool, out_dtype) -> str:
+    """NVRTC name expression of the kernel instance, e.g. ``fp8cuda::sm90_fp8_gemm_rowwise<128, 256, 4, 2, true, 0>``
+    (BLOCK_M, BLOCK_N, kNumStages, kClusterM, kFastAccum, kOut)."""
+    kind = _OUT_KIND[np.dtype(out_dtype)]
+    fast = "true" if use_fast_accum else "false"
+    return (f"fp8cuda::sm90_fp8_gemm_rowwise<{config.block_m}, {config.block_n}, {config.num_stages}, "
+            f"{config.cluster_m}, {fast}, {kind}>")
+
+
+def _max_stages(block_m: int, block_n: int) -> int:
+    s = 1
+    while GemmConfig(block_m, block_n, s + 1).smem_bytes() <= _MAX_SMEM and s < 8:
+        s += 1
+    return s
+
+
+def candidate_configs():
+    """Every (GemmConfig, use_fast_accum) ``select_config`` can return (tests build and run each one)."""
+    out = []
+    for bm, cm in ((64, 1), (128, 1), (128, 2)):
+        for bn in (256, 192, 128):
+            for fast in (True, False):
+                if fast or bn <= 192:
+                    out.append((GemmConfig(bm, bn, _max_stages(bm, bn), cm, 8), fast))
+    return out
+
+
+def select_config(m: int, n: int, k: int, *, use_fast_accum: bool, num_sms: int = _NUM_SMS_DEFAULT) -> GemmConfig:
+    """Tile heuristic. Candidates: block_m 128 (64 when M <= 64), block_n 256/192/128 for fast
+    accumulation and 192/128 for slow (its float32 promotion registers double the accumulators).
+    Cost of a candidate = waves * per-tile cost, waves = ceil(tiles / SMs) (a persistent grid runs
+    ``num_sms`` tiles at a time), per-tile cost ~ block_n / efficiency(block_n): wider wgmma reuses A
+    more and reads B from shared memory less often per FLOP. Stages: as many as shared memory holds.
+    Clusters of two (B multicast) whenever there are at least two 128-row tile rows.
+
+    >>> select_config(8192, 8192, 8192, use_fast_accum=True)
+    GemmConfig(block_m=128, block_n=256, num_stages=4, cluster_m=2, group_m=8)
+    >>> select_config(8192, 8192, 8192, use_fast_accum=False).block_n
+    192
+    >>> select_config(16, 4096, 4096, use_fast_accum=True).block_m
+    64
+    """
+    block_m = 64 if m <= 64 else 128
+    widths = (256, 192, 128) if use_fast_accum else (192, 128)
+    # relative TFLOP/s of the tile widths, measured on H200 with clusters of two (docs/notes-gemm.md, v3)
+    efficiency = {256: 1.0, 192: 0.90, 128: 0.80}
+    best = None
+    for bn in widths:
+        tiles = -(-m // block_m) * -(-n // bn)
+        waves = -(-tiles // num_sms)
+        cost = waves * bn / efficiency[bn]
+        if best is None or cost < best[0] - 1e-9:
+            best = (cost, bn)
+    bn = best[1]
+    # Clusters of two (B multicast) pay off once there are at least two waves of tile pairs.
+    cluster_m = 2 if block_m == 128 and -(-m // block_m) >= 2 else 1
+    return GemmConfig(block_m, bn, _max_stages(block_m, bn), cluster_m, 8)
+
+
+# ---------------------------------------------------------------------------------------------- checks
+
+def _is_bf16(dt) -> bool:
+    return np.dtype(dt) == np.dtype(ml_dtypes.bfloat16)
+
+
+def _resolve_output_dtype(output_dtype) -> np.dtype:
+    try:
+        dt = np.dtype(ml_dtypes.bfloat16 if output_dtype in ("bfloat16", "bf16") else output_dtype)
+    except TypeError as e:
+        raise TypeError(f"output_dtype: expected bfloat16, float16 or float32, got {output_dtype!r}") from e
+    if dt not in _OUT_KIND:
+        raise TypeError(f"output_dtype: expected bfloat16, float16 or float32, got {dt}")
+    return dt
+
+
+def _storage_dtype(dt: np.dtype) -> np.dtype:
+    """CuPy dtype that stores values of output type ``dt``."""
+    return bf16_cupy_dtype() if _is_bf16(dt) else dt
+
+
+def _check_device_array(cp, a, name: str, device_id: int):
+    if not isinstance(a, cp.ndarray):
+        raise TypeError(f"{name}: expected a cupy.ndarray on the GPU, got {type(a).__name__}")
+    if a.device.id != device_id:
+        raise ValueError(f"{name}: on device {a.device.id}, expected the current device {device_id}")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name}: must be C-contiguous (strides {a.strides} for shape {a.shape})")
+
+
+def _check_codes(cp, a, name: str, ndims, device_id: int):
+    _check_device_array(cp, a, name, device_id)
+    if a.dtype != np.uint8:
+        raise TypeError(f"{name}: expected uint8 e4m3fn codes, got dtype {a.dtype}")
+    if a.ndim not in ndims:
+        raise ValueError(f"{name}: expected rank in {tuple(ndims)}, got shape {a.shape}")
+
+
+def _check_args(xq, wq, x_scale, w_scale, bias, out, output_dtype, *, need_tma: bool):
+    """Validate; return (M_total, N, K, out_dtype, bias32 or None, out2d, result)."""
+    cp = _cupy()
+    dev = cp.cuda.Device().id
+    _check_codes(cp, xq, "xq", (2, 3), dev)
+    _check_codes(cp, wq, "wq", (2,), dev)
+    k = xq.shape[-1]
+    n = wq.shape[0]
+    if wq.shape[1] != k:
+        raise ValueError(f"xq and wq: K mismatch, xq.shape={xq.shape}, wq.shape={wq.shape}")
+    m_total = int(np.prod(xq.shape[:-1]))
+    if m_total < 1 or n < 1:
+        raise ValueError(f"xq, wq: need M >= 1 and N >= 1, got xq.shape={xq.shape}, wq.shape={wq.shape}")
+    if k < 16 or k % 16:
+        raise ValueError(f"xq, wq: K must be a positive multiple of 16 (16-byte TMA rows), got K={k}")
+    if need_tma:
+        for name, a in (("xq", xq), ("wq", wq)):
+            if a.data.ptr % 16:
+                raise ValueError(f"{name}: base address must be 16-byte aligned for TMA, got {a.data.ptr:#x}")
+    if m_total >= 2**31 or n >= 2**31 or k >= 2**31:
+        raise ValueError(f"xq, wq: dimensions must be < 2**31, got M={m_total}, N={n}, K={k}")
+    for name, s, shape in (("x_scale", x_scale, xq.shape[:-1]), ("w_scale", w_scale, (n,))):
+        _check_device_array(cp, s, name, dev)
+        if s.dtype != np.float32:
+            raise TypeError(f"{name}: expected float32, got dtype {s.dtype}")
+        if s.shape != tuple(shape):
+            raise ValueError(f"{name}: expected shape {tuple(shape)}, got {s.shape}")
+    bias32 = None
+    if bias is not None:
+        _check_device_array(cp, bias, "bias", dev)
+        if bias.shape != (n,):
+            raise ValueError(f"bias: expected shape {(n,)}, got {bias.shape}")
+        if bias.dtype == np.float32:
+            bias32 = bias
+        elif _is_bf16(bias.dtype) or bias.dtype == np.uint16:
+            # bfloat16 -> float32 is exact: the 16 bits become the high half of the float32 word
+            bias32 = (bias.view(cp.uint16).astype(cp.uint32) << 16).view(cp.float32)
+        else:
+            raise TypeError(f"bias: expected float32 or bfloat16 (or uint16 bfloat16 bits), got dtype {bias.dtype}")
+    out_dt = _resolve_output_dtype(output_dtype)
+    store_dt = _storage_dtype(out_dt)
+    out_shape = tuple(xq.shape[:-1]) + (n,)
+    if out is None:
+        out = cp.empty(out_shape, dtype=store_dt)
+    else:
+        _check_device_array(cp, out, "out", dev)
+        ok_dtypes = {store_dt} | ({np.dtype(np.uint16)} if _is_bf16(out_dt) else set())
+        if out.dtype not in ok_dtypes:
+            raise TypeError(f"out: expected dtype {store_dt} for output_dtype {out_dt}, got {out.dtype}")
+        if out.shape != out_shape:
+            raise ValueError(f"out: expected shape {out_shape}, got {out.shape}")
+    return m_total, n, k, out_dt, bias32, out
+
+
+# ---------------------------------------------------------------------------------------------- TMA
+
+def _driver():
+    try:
+        from cuda.bindings import driver
+    except ImportError as e:  # pragma: no cover - environment dependent
+        raise ImportError("fp8cuda.gemm needs cuda-bindings (cuTensorMapEncodeTiled): pip install cuda-bindings") from e
+    return driver
+
+
+@functools.lru_cache(maxsize=256)  # the key determines the map completely
+def _tensor_map(ptr: int, rows: int, k: int, box_rows: int) -> np.void:
+    """128-byte CUtensorMap for a row-major [rows, k] uint8 matrix, boxes of [box_rows, 128], 128-byte
+    swizzle, zero fill out of bounds; returned as a 128-byte ``numpy.void`` (a by-value kernel argument)."""
+    cu = _driver()
+    err, tmap = cu.cuTensorMapEncodeTiled(
+        cu.CUtensorMapDataType.CU_TENSOR_MAP_DATA_TYPE_UINT8,
+        2,
+        ptr,
+        [cu.cuuint64_t(k), cu.cuuint64_t(rows)],      # dims, innermost first
+        [cu.cuuint64_t(k)],                             # byte stride of dim 1 (rows); K % 16 == 0
+        [cu.cuuint32_t(BLOCK_K), cu.cuuint32_t(box_rows)],
+        [cu.cuuint32_t(1), cu.cuuint32_t(1)],
+        cu.CUtensorMapInterleave.CU_TENSOR_MAP_INTERLEAVE_NONE,
+        cu.CUtensorMapSwizzle.CU_TENSOR_MAP_SWIZZLE_128B,
+        cu.CUtensorMapL2promotion.CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+        cu.CUtensorMapFloatOOBfill.CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE,
+    )
+    if int(err) != 0:
+        raise RuntimeError(f"cuTensorMapEncodeTiled failed ({err}) for rows={rows}, K={k}, box_rows={box_rows}")
+    words = np.array([int(w) for w in tmap.opaque], dtype=np.uint64)
+    return words.view(np.dtype((np.void, 128)))[0]
+
+
+@functools.lru_cache(maxsize=None)
+def _num_sms(device_id: int) -> int:
+    cp = _cupy()
+    return int(cp.cuda.runtime.getDeviceProperties(device_id)["multiProcessorCount"])
+
+
+def _max_clusters(kern, cfg: GemmConfig, num_sms: int) -> int:
+    """How many clusters can be resident at once (cuOccupancyMaxActiveClusters), else #SMs / cluster size."""
+    if cfg.cluster_m == 1:
+        return num_sms
+    return _max_clusters_cached(kern.kernel.ptr, cfg.cluster_m, cfg.threads, cfg.smem_bytes(), num_sms)
+
+
+@functools.lru_cache(maxsize=None)
+def _max_clusters_cached(func_ptr: int, cluster_m: int, threads: int, smem: int, num_sms: int) -> int:
+    fallback = num_sms // cluster_m
+    try:
+        cu = _driver()
+        conf = cu.CUlaunchConfig()
+        conf.gridDimX, conf.gridDimY, conf.gridDimZ = fallback * cluster_m, 1, 1
+        conf.blockDimX, conf.blockDimY, conf.blockDimZ = threads, 1, 1
+        conf.sharedMemBytes = smem
+        err, n = cu.cuOccupancyMaxActiveClusters(cu.CUfunction(func_ptr), conf)
+        if int(err) == 0 and n > 0:
+            return int(n)
+    except Exception:  # noqa: BLE001 - the query is an optimisation; the fallback is correct too
+        pass
+    return fallback
+
+
+@functools.lru_cache(maxsize=None)
+def _kernel(expr: str, smem: int):
+    from ._loader import get_kernel
+
+    kern = get_kernel(_KERNEL_FILE, expr)
+    kern.max_dynamic_shared_size_bytes = smem
+    return kern
+
+
+# "cupy": CuPy RawKernel call with the tensor maps as 128-byte numpy.void scalars.
+# "driver": cuLaunchKernel (cuda-bindings) on the same CUfunction with a hand-built argument array.
+# The first call tries "cupy" and falls back to "driver" if CuPy rejects the struct arguments.
+_launch_mode = "cupy"
+
+
+def _launch_driver(kern, grid, block, args, smem):
+    import ctypes
+
+    cu = _driver()
+    cp = _cupy()
+    holders = []
+    for a in args:  # one host buffer per parameter, holding its bytes
+        if isinstance(a, np.void):
+            holders.append(np.frombuffer(a.tobytes(), np.uint8).copy())
+        elif isinstance(a, cp.ndarray):
+            holders.append(np.array([a.data.ptr], np.uint64))
+        else:
+            holders.append(np.array([a], dtype=np.asarray(a).dtype))
+    ptrs = (ctypes.c_void_p * len(holders))(*[h.ctypes.data for h in holders])
+    stream = cp.cuda.get_current_stream().ptr
+    (err,) = cu.cuLaunchKernel(cu.CUfunction(kern.kernel.ptr), grid, 1, 1, block, 1, 1, smem,
+                               cu.CUstream(stream), ctypes.addressof(ptrs), 0)
+    if int(err) != 0:
+        raise RuntimeError(f"cuLaunchKernel failed ({err})")
+
+
+def _launch(kern, grid, block, args, smem):
+    global _launch_mode
+    if _launch_mode == "cupy":
+        try:
+            kern((grid,), (block,), args, shared_mem=smem)
+            return
+        except TypeError:
+            _launch_mode = "driver"
+    _launch_driver(kern, grid, block, args, smem)
+
+
+# ---------------------------------------------------------------------------------------------- API
+
+class GemmPlan:
+    """A checked, ready-to-launch WGMMA GEMM: ``plan()`` launches and returns ``plan.out``.
+
+    Everything that does not depend on the data (argument checks, tile choice, tensor maps, kernel
+    lookup) is done once in ``make_plan``; calling the plan only launches (benchmarks time this)."""
+
+    def __init__(self, kern, grid, block, args, smem, out, config):
+        self.kern, self.grid, self.block, self.args, self.smem = kern, grid, block, args, smem
+        self.out, self.config = out, config
+
+    def __call__(self):
+        _launch(self.kern, self.grid, self.block, self.args, self.smem)
+        return self.out
+
+
+def make_plan(xq, wq, x_scale, w_scale, bias=None, use_fast_accum: bool = True, out=None,
+              output_dtype=ml_dtypes.bfloat16, *, config: GemmConfig | None = None) -> GemmPlan:
+    """Check the arguments of ``f8f8bf16_rowwise`` and prepare its launch (see there)."""
+    m, n, k, out_dt, bias32, out = _check_args(xq, wq, x_scale, w_scale, bias, out, output_dtype, need_tma=True)
+    cp = _cupy()
+    num_sms = _num_sms(cp.cuda.Device().id)
+    cfg = config or select_config(m, n, k, use_fast_accum=use_fast_accum, num_sms=num_sms)
+    if cfg.block_m not in (64, 128) or cfg.block_n % 64 or not 64 <= cfg.block_n <= 256 or cfg.cluster_m not in (1, 2):
+        raise ValueError(f"config: unsupported tile {cfg.block_m}x{cfg.block_n} / cluster {cfg.cluster_m}")
+    if cfg.smem_bytes() > _MAX_SMEM:
+        raise ValueError(f"config: {cfg} needs {cfg.smem_bytes()} bytes of shared memory > {_MAX_SMEM}")
+    kern = _kernel(kernel_name_expression(cfg, use_fast_accum, out_dt), cfg.smem_bytes())
+    cluster_tiles = -(-m // (cfg.block_m * cfg.cluster_m)) * -(-n // cfg.block_n)
+    # persistent: each cluster strides over the cluster tiles; at most one block per SM
+    grid = cfg.cluster_m * min(cluster_tiles, _max_clusters(kern, cfg, num_sms))
+    vec_store = int(out.data.ptr % 16 == 0 and (n * out_dt.itemsize) % 16 == 0)
+    args = (
+        _tensor_map(xq.data.ptr, m, k, cfg.block_m),
+        _tensor_map(wq.data.ptr, n, k, cfg.block_n // cfg.cluster_m),  # each block of a cluster loads its share
+        x_scale, w_scale, bias32 if bias32 is not None else np.uint64(0), out,
+        np.int32(m), np.int32(n), np.int32(k), np.int32(cfg.group_m), np.int32(vec_store),
+    )
+    return GemmPlan(kern, grid, cfg.threads, args, cfg.smem_bytes(), out, cfg)
+
+
+def f8f8bf16_rowwise(xq, wq, x_scale, w_scale, bias=None, use_fast_accum: bool = True, out=None,
+                     output_dtype=ml_dtypes.bfloat16, *, config: GemmConfig | None = None):
+    """Row-wise scaled FP8 GEMM (WGMMA kernel, sm_90a): ``fp8ref.gemm.f8f8bf16_rowwise`` on the GPU.
+
+    xq: [M, K] or [B, M, K] cupy uint8 e4m3fn codes; wq: [N, K] codes; both C-contiguous (K-major),
+    16-byte aligned, K a multiple of 16. x_scale: float32 [M] ([B, M]); w_scale: float32 [N];
+    bias: [N] float32 or bfloat16, or None. use_fast_accum: True accumulates all of K in the tensor
+    cores' FP8 accumulator; False adds every 128-K partial sum into float32 registers. out: optional
+    preallocated [.., M, N] output. output_dtype: bfloat16 (default), float16 or float32.
+    Returns [M, N] ([B, M, N]). A NaN code in row m of xq makes row m of the output NaN.
+    config: override ``select_config``'s choice (benchmarks, tests).
+    """
+    return make_plan(xq, wq, x_scale, w_scale, bias, use_fast_accum, out, output_dtype, config=config)()
+
+
+def f8f8bf16_rowwise_simple(xq, wq, x_scale, w_scale, bias=None, use_fast_accum: bool = True, out=None,
+                            output_dtype=ml_dtypes.bfloat16):
+    """Same function as ``f8f8bf16_rowwise`` through the level-1 kernel (``kernels/gemm_simple.cu``,
+    ``mma.sync.m16n8k32`` from global memory, sm_89+). Same arguments and checks (no alignment need)."""
+    m, n, k, out_dt, bias32, out = _check_args(xq, wq, x_scale, w_scale, bias, out, output_dtype, need_tma=False)
+    if -(-m // 32) > 65535:
+        raise ValueError(f"xq: the level-1 kernel handles at most 32 * 65535 rows, got M={m}")
+    from ._loader import get_kernel
+
+    fast = "true" if use_fast_accum else "false"
+    kern = get_kernel(_SIMPLE_FILE, f"fp8cuda::fp8_gemm_rowwise_simple<{fast}, {_OUT_KIND[out_dt]}>")
+    args = (xq, wq, x_scale, w_scale, bias32 if bias32 is not None else np.uint64(0), out,
+            np.int32(m), np.int32(n), np.int32(k))
+    kern((-(-n // 16), -(-m // 32)), (128,), args)
+    return out

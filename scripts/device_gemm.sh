@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# One device call for the FP8 GEMM (issue 4): probe, build, correctness, sanitizers, timing.
+# Usage (on the device machine, repo root): bash scripts/device_gemm.sh [quick|full|tests|bench|final]
+#   quick: tests + sanitizers + 9-shape benchmark with tile variants; full: tests + all 63 shapes;
+#   tests: no timing; bench: all 63 shapes only; final: quick + Nsight Compute speed-of-light.
+# Logs go to $OUT (or ./.out); a short summary is printed last.
+set -u -o pipefail
+MODE=${1:-quick}
+OUT=${OUT:-./.out}; mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 FP8CUDA_CACHE_DIR=/tmp/fp8cuda-cache PYTHONPATH=$PWD
+PY=python3
+SUMMARY="$OUT/summary.txt"; : > "$SUMMARY"
+note() { echo "$*" | tee -a "$SUMMARY"; }
+step() {  # step NAME TIMEOUT CMD...: run with a time limit, log to $OUT/NAME.log, record status
+  local name=$1 t=$2; shift 2
+  local t0=$(date +%s)
+  timeout "$t" "$@" > "$OUT/$name.log" 2>&1
+  local rc=$?
+  note "[$name] rc=$rc $(( $(date +%s) - t0 ))s :: $(tail -n 1 "$OUT/$name.log" | cut -c1-160)"
+  return $rc
+}
+
+note "date $(date -u +%FT%TZ) mode=$MODE"
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.draw,temperature.gpu --format=csv,noheader | tee -a "$SUMMARY"
+$PY - <<'PY' 2>&1 | tee -a "$SUMMARY"
+import cupy, torch, numpy, ml_dtypes
+print("cupy", cupy.__version__, "torch", torch.__version__, "numpy", numpy.__version__)
+try:
+    import cuda.bindings, cuda.bindings.driver as d
+    print("cuda-bindings", cuda.bindings.__version__)
+except Exception as e:
+    print("cuda-bindings MISSING", e)
+from fp8cuda.gemm import bf16_cupy_dtype
+print("cupy bf16 storage dtype:", bf16_cupy_dtype())
+PY
+
+# 1. build every kernel instance in parallel (loader disk cache)
+step precompile 150 $PY -m fp8cuda.bench_gemm --precompile
+
+# 2. smoke: one small GEMM per launch path, with tails, under a short time limit (a hang shows here)
+step smoke 60 $PY - <<'PY'
+import numpy as np, cupy as cp
+from fp8cuda import gemm
+from fp8ref.testing import assert_gemm_within_bound
+rng = np.random.default_rng(0)
+fin = np.array([c for c in range(256) if c & 0x7F != 0x7F], np.uint8)
+C = gemm.GemmConfig
+for mode in ("cupy", "driver"):
+    for (m, n, k, fast, cfg) in [(200, 300, 528, True, C(128, 256, 4, 1)), (200, 300, 528, True, C(128, 256, 4, 2)),
+                                 (200, 300, 528, True, None), (200, 300, 528, False, None), (1, 1, 16, True, None),
+                                 (1000, 3000, 1024, True, None)]:
+        gemm._launch_mode = mode
+        xq, wq = rng.choice(fin, (m, k)), rng.choice(fin, (n, k))
+        xs = (rng.random(m) * 1e-2 + 1e-3).astype(np.float32); ws = (rng.random(n) * 1e-2 + 1e-3).astype(np.float32)
+        out = cp.full((m, n), np.nan, cp.float32)
+        print(mode, (m, n, k, fast), cfg, end=" ", flush=True)
+        gemm.f8f8bf16_rowwise(*map(cp.asarray, (xq, wq, xs, ws)), use_fast_accum=fast, out=out, output_dtype=np.float32, config=cfg)
+        cp.cuda.runtime.deviceSynchronize()
+        print("->", gemm._launch_mode, end=" ")
+        assert_gemm_within_bound(out.get(), xq, wq, xs, ws, use_fast_accum=fast, output_dtype=np.float32)
+        print("ok")
+print("smoke ok")
+PY
+SMOKE=$?
+
+if [ "$MODE" != bench ] && [ $SMOKE -eq 0 ]; then
+  # 3. correctness suite (GPU tests + offline SASS tests)
+  step pytest 170 $PY -m pytest tests/cuda/test_gemm.py -q -rf --maxfail=5 -p no:cacheprovider \
+       --hypothesis-seed=0 -o addopts="" 
+  # 4. sanitizers on shapes with tails
+  cat > /tmp/san.py <<'PY'
+import numpy as np, cupy as cp
+from fp8cuda import gemm
+rng = np.random.default_rng(1)
+for fn in (gemm.f8f8bf16_rowwise, gemm.f8f8bf16_rowwise_simple):
+    for (m, n, k, fast) in [(65, 130, 144, True), (129, 257, 528, False), (1, 1, 16, True)]:
+        xq = cp.asarray(rng.integers(0, 0x7E, (m, k), dtype=np.uint8)); wq = cp.asarray(rng.integers(0, 0x7E, (n, k), dtype=np.uint8))
+        fn(xq, wq, cp.ones(m, cp.float32), cp.ones(n, cp.float32), bias=cp.ones(n, cp.float32), use_fast_accum=fast)
+cp.cuda.runtime.deviceSynchronize(); print("sanitizer target done")
+PY
+  step memcheck 70 compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 9 $PY /tmp/san.py
+  step racecheck 70 compute-sanitizer --tool racecheck --report-api-errors no --error-exitcode 9 $PY /tmp/san.py
+fi
+
+if [ "$MODE" != tests ] && [ $SMOKE -eq 0 ]; then
+  # 5. timing vs torch._scaled_mm, same inputs, one process
+  if [ "$MODE" = full ] || [ "$MODE" = bench ]; then BARGS=""; else BARGS="--quick --variants"; fi
+  if [ "$MODE" = final ]; then BARGS="--quick --variants --rounds 2"; fi
+  step bench 330 $PY -m fp8cuda.bench_gemm $BARGS --json "$OUT/bench.json"
+fi
+
+if [ "$MODE" = final ] && [ $SMOKE -eq 0 ]; then
+  # 6. Nsight Compute speed-of-light of our kernel and cuBLAS's on 8192^3 and 4096 x 28672 x 4096
+  cat > /tmp/ncu_target.py <<'PY'
+import sys, torch, cupy as cp
+from fp8cuda import gemm
+from fp8cuda.bench_gemm import _inputs
+for (m, n, k) in [(8192, 8192, 8192), (4096, 28672, 4096)]:
+    a, b, sa, sb, xq, wq, xs, ws = _inputs(torch, cp, m, n, k)
+    plan = gemm.make_plan(xq, wq, xs, ws, use_fast_accum=True)
+    call = lambda: torch._scaled_mm(a, b.t(), scale_a=sa, scale_b=sb, out_dtype=torch.bfloat16, use_fast_accum=True)
+    for _ in range(3): plan(); call()
+    torch.cuda.synchronize(); torch.cuda.cudart().cudaProfilerStart()
+    plan(); call(); torch.cuda.synchronize()
+    torch.cuda.cudart().cudaProfilerStop()
+print("ncu target done")
+PY
+  step ncu 120 ncu --clock-control none --profile-from-start off --section SpeedOfLight --section MemoryWorkloadAnalysis \
+       --csv --page details python3 /tmp/ncu_target.py
+fi
+
+echo; echo "==== failures (pytest) ===="; grep -E "^(FAILED|ERROR)|Error|assert" "$OUT/pytest.log" 2>/dev/null | head -20
+echo "==== sanitizer ===="; grep -E "ERROR SUMMARY|RACECHECK SUMMARY|Invalid|Race" "$OUT"/memcheck.log "$OUT"/racecheck.log 2>/dev/null | head -10
+echo "==== bench ===="; sed -n '/^ *M /,$p' "$OUT/bench.log" 2>/dev/null
+echo "==== summary ===="; cat "$SUMMARY"

@@ -1,0 +1,271 @@
+"""GPU tests of fp8cuda's row-wise FP8 GEMM against fp8ref (skipped without a Hopper GPU and CuPy).
+
+One test body runs against every implementation (``impl`` fixture: the WGMMA kernel and the level-1
+kernel). Tolerances come only from ``fp8ref.gemm.gemm_error_bound`` (through
+``fp8ref.testing.assert_gemm_within_bound``); outputs are poisoned (all-ones bytes: NaN) before each
+launch, so an unwritten element fails the NaN-position check.
+"""
+
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fp8ref.strategies import gemm_operands, gemm_shapes
+from fp8ref.testing import assert_gemm_within_bound
+
+pytestmark = pytest.mark.gpu
+
+BF16 = np.dtype(ml_dtypes.bfloat16)
+OUT_DTYPES = (BF16, np.dtype(np.float16), np.dtype(np.float32))
+
+
+def _cupy():
+    cp = pytest.importorskip("cupy")
+    try:
+        if cp.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("no CUDA device")
+        major = int(cp.cuda.Device().compute_capability[:-1])
+    except Exception as e:  # noqa: BLE001
+        pytest.skip(f"no usable CUDA device: {e}")
+    if major < 9:
+        pytest.skip("the WGMMA kernel needs sm_90a")
+    return cp
+
+
+@pytest.fixture(params=["wgmma", "simple"])
+def impl(request):
+    _cupy()
+    from fp8cuda import gemm
+
+    return {"wgmma": gemm.f8f8bf16_rowwise, "simple": gemm.f8f8bf16_rowwise_simple}[request.param]
+
+
+def _to_device(cp, a):
+    if a is None:
+        return None
+    if a.dtype == BF16:
+        from fp8cuda.gemm import bf16_cupy_dtype
+
+        return cp.asarray(a.view(np.uint16)).view(bf16_cupy_dtype())
+    return cp.asarray(a)
+
+
+def _host(out, out_dtype) -> np.ndarray:
+    a = out.get()
+    if np.dtype(out_dtype) == BF16 and a.dtype == np.uint16:
+        a = a.view(ml_dtypes.bfloat16)
+    return a
+
+
+def _poisoned(cp, shape, out_dtype):
+    from fp8cuda.gemm import bf16_cupy_dtype
+
+    dt = bf16_cupy_dtype() if np.dtype(out_dtype) == BF16 else np.dtype(out_dtype)
+    out = cp.empty(shape, dtype=dt)
+    out.view(cp.uint8).fill(0xFF)  # NaN in bf16, fp16 and fp32
+    return out
+
+
+def run_and_check(fn, ops, *, use_fast_accum, out_dtype=BF16, **kw):
+    """Launch ``fn`` on ``ops`` (host arrays) into a poisoned output and check it against fp8ref."""
+    cp = _cupy()
+    xq, wq, xs, ws, bias = ops
+    dev = [_to_device(cp, a) for a in (xq, wq, xs, ws, bias)]
+    out = _poisoned(cp, xq.shape[:-1] + (wq.shape[0],), out_dtype)
+    res = fn(*dev, use_fast_accum=use_fast_accum, out=out, output_dtype=out_dtype, **kw)
+    assert res is out
+    cp.cuda.runtime.deviceSynchronize()
+    got = _host(out, out_dtype)
+    assert_gemm_within_bound(got, xq, wq, xs, ws, bias, use_fast_accum=use_fast_accum, output_dtype=out_dtype)
+    return got
+
+
+def _random_ops(rng, m, n, k, *, batch=None, bias=False, bias_dtype=np.float32):
+    """Random finite e4m3fn codes (no NaN: 0x7F/0xFF excluded) and positive float32 scales."""
+    finite = np.array([c for c in range(256) if c & 0x7F != 0x7F], np.uint8)
+    lead = (batch,) if batch else ()
+    xq = rng.choice(finite, size=lead + (m, k))
+    wq = rng.choice(finite, size=(n, k))
+    xs = np.ldexp(rng.uniform(1, 2, lead + (m,)), rng.integers(-10, -4, lead + (m,))).astype(np.float32)
+    ws = np.ldexp(rng.uniform(1, 2, n), rng.integers(-10, -4, n)).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32).astype(bias_dtype) if bias else None
+    return xq, wq, xs, ws, b
+
+
+# ------------------------------------------------------------------------------------------ properties
+
+@pytest.mark.parametrize("use_fast_accum", [True, False])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                   HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(ops=gemm_operands(gemm_shapes(max_m=600, max_n=600, max_k=4096)), out_dtype=st.sampled_from(OUT_DTYPES))
+def test_hypothesis_shapes(impl, use_fast_accum, ops, out_dtype):
+    run_and_check(impl, ops, use_fast_accum=use_fast_accum, out_dtype=out_dtype)
+
+
+@pytest.mark.parametrize("use_fast_accum", [True, False])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                   HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(ops=gemm_operands(gemm_shapes(max_m=300, max_n=300, max_k=512), allow_nan=True, batch=True))
+def test_hypothesis_batched_nan_bias(impl, use_fast_accum, ops):
+    run_and_check(impl, ops, use_fast_accum=use_fast_accum)
+
+
+# ------------------------------------------------------------------------------------------ fixed cases
+
+@pytest.mark.parametrize("use_fast_accum", [True, False])
+@pytest.mark.parametrize("m,n,k", [(1, 1, 16), (1, 7, 48), (129, 257, 144), (2049, 1031, 2048), (256, 4100, 4096)])
+def test_shapes_with_tails(impl, use_fast_accum, m, n, k):
+    rng = np.random.default_rng(m * 7919 + n * 31 + k)
+    run_and_check(impl, _random_ops(rng, m, n, k, bias=True), use_fast_accum=use_fast_accum)
+
+
+@pytest.mark.parametrize("use_fast_accum", [True, False])
+def test_large(impl, use_fast_accum):
+    rng = np.random.default_rng(1)
+    run_and_check(impl, _random_ops(rng, 1024, 2048, 8192), use_fast_accum=use_fast_accum)
+
+
+@pytest.mark.parametrize("use_fast_accum", [True, False])
+def test_nan_row_only(impl, use_fast_accum):
+    """A NaN code in row m of xq makes exactly row m of the output NaN (and a NaN in row n of wq, column n)."""
+    rng = np.random.default_rng(2)
+    xq, wq, xs, ws, _ = _random_ops(rng, 200, 300, 256)
+    xq[17, 5] = 0x7F
+    xq[150, 255] = 0xFF
+    wq[33, 100] = 0x7F
+    got = run_and_check(impl, (xq, wq, xs, ws, None), use_fast_accum=use_fast_accum, out_dtype=np.float32)
+    nan_rows = sorted(set(np.nonzero(np.isnan(got).all(axis=1))[0]))
+    assert nan_rows == [17, 150]
+    assert np.isnan(got[:, 33]).all()
+
+
+@pytest.mark.parametrize("use_fast_accum", [True, False])
+@pytest.mark.parametrize("bias_dtype", [np.float32, BF16])
+def test_batched_bias(impl, use_fast_accum, bias_dtype):
+    rng = np.random.default_rng(3)
+    ops = _random_ops(rng, 77, 130, 320, batch=3, bias=True, bias_dtype=bias_dtype)
+    run_and_check(impl, ops, use_fast_accum=use_fast_accum)
+
+
+def test_default_output_allocated():
+    cp = _cupy()
+    from fp8cuda.gemm import f8f8bf16_rowwise
+
+    rng = np.random.default_rng(4)
+    xq, wq, xs, ws, _ = _random_ops(rng, 65, 70, 128)
+    out = f8f8bf16_rowwise(*[cp.asarray(a) for a in (xq, wq, xs, ws)])
+    assert out.shape == (65, 70)
+    assert_gemm_within_bound(_host(out, BF16), xq, wq, xs, ws, use_fast_accum=True)
+
+
+# ------------------------------------------------------------------------------------------ every tile config
+
+def _candidates():
+    from fp8cuda.gemm import candidate_configs
+
+    return candidate_configs()
+
+
+@pytest.mark.parametrize("index", range(len(_candidates())))
+@pytest.mark.parametrize("out_dtype", OUT_DTYPES)
+def test_every_config(index, out_dtype):
+    """Every instance select_config may pick, on a shape with tails in M, N and a partial last K block
+    (3 * BLOCK_M + 5 rows: with clusters of two, the last cluster's second block is out of range)."""
+    _cupy()
+    from fp8cuda import gemm
+
+    cfg, fast = _candidates()[index]
+    rng = np.random.default_rng(index)
+    ops = _random_ops(rng, 3 * cfg.block_m + 5, 2 * cfg.block_n + 3, 528, bias=True)  # 528 = 4 * 128 + 16
+    run_and_check(gemm.f8f8bf16_rowwise, ops, use_fast_accum=fast, out_dtype=out_dtype, config=cfg)
+
+
+def test_persistent_many_tiles():
+    """More tiles than SMs: each block loops over several tiles (pipeline phases carry across tiles)."""
+    _cupy()
+    from fp8cuda import gemm
+
+    rng = np.random.default_rng(5)
+    ops = _random_ops(rng, 128 * 40 + 1, 128 * 9 + 7, 400)
+    for fast in (True, False):
+        for cluster_m in (1, 2):
+            run_and_check(gemm.f8f8bf16_rowwise, ops, use_fast_accum=fast,
+                          config=gemm.GemmConfig(128, 128, 4, cluster_m, group_m=3))
+
+
+def test_driver_launch_path(monkeypatch):
+    """The cuLaunchKernel fallback (used when CuPy rejects the struct arguments) computes the same."""
+    _cupy()
+    from fp8cuda import gemm
+
+    monkeypatch.setattr(gemm, "_launch_mode", "driver")
+    rng = np.random.default_rng(6)
+    run_and_check(gemm.f8f8bf16_rowwise, _random_ops(rng, 300, 200, 256, bias=True), use_fast_accum=True)
+
+
+# ------------------------------------------------------------------------------------------ vs torch
+
+@pytest.mark.parametrize("use_fast_accum", [True, False])
+def test_matches_torch_scaled_mm(use_fast_accum):
+    """Same codes and scales through torch._scaled_mm (cuBLAS): both within the bound, so they differ by
+    at most twice the bound."""
+    cp = _cupy()
+    torch = pytest.importorskip("torch")
+    from fp8cuda.gemm import f8f8bf16_rowwise
+    from fp8ref.gemm import gemm_error_bound
+
+    rng = np.random.default_rng(7)
+    m, n, k = 512, 768, 4096
+    xq, wq, xs, ws, _ = _random_ops(rng, m, n, k)
+    got = run_and_check(f8f8bf16_rowwise, (xq, wq, xs, ws, None), use_fast_accum=use_fast_accum,
+                        out_dtype=np.float32)
+    a = torch.from_dlpack(cp.asarray(xq)).view(torch.float8_e4m3fn)
+    b = torch.from_dlpack(cp.asarray(wq)).view(torch.float8_e4m3fn)
+    sa = torch.from_dlpack(cp.asarray(xs))[:, None]
+    sb = torch.from_dlpack(cp.asarray(ws))[None, :]
+    ref_t = torch._scaled_mm(a, b.t(), scale_a=sa, scale_b=sb, out_dtype=torch.float32,
+                             use_fast_accum=use_fast_accum).cpu().numpy()
+    bound = gemm_error_bound(xq, wq, xs, ws, use_fast_accum=use_fast_accum, output_dtype=np.float32)
+    diff = np.abs(got.astype(np.float64) - ref_t)
+    assert (diff <= 2 * bound).all(), f"max |ours - torch| / bound = {np.max(diff / bound):.3g}"
+
+
+# ------------------------------------------------------------------------------------------ argument checks
+
+def test_argument_errors():
+    cp = _cupy()
+    from fp8cuda.gemm import f8f8bf16_rowwise
+
+    rng = np.random.default_rng(8)
+    xq, wq, xs, ws, _ = [cp.asarray(a) for a in _random_ops(rng, 32, 48, 64)[:4]] + [None]
+    with pytest.raises(TypeError, match="xq"):
+        f8f8bf16_rowwise(xq.astype(cp.int8), wq, xs, ws)
+    with pytest.raises(TypeError, match="xq"):
+        f8f8bf16_rowwise(xq.get(), wq, xs, ws)
+    with pytest.raises(ValueError, match="K mismatch"):
+        f8f8bf16_rowwise(xq, wq[:, :48].copy(), xs, ws)
+    with pytest.raises(ValueError, match="multiple of 16"):
+        f8f8bf16_rowwise(xq[:, :40].copy(), wq[:, :40].copy(), xs, ws)
+    with pytest.raises(ValueError, match="contiguous"):
+        f8f8bf16_rowwise(xq[:, :32], wq[:, :32].copy(), xs, ws)
+    flat = cp.zeros(32 * 64 + 1, cp.uint8)
+    with pytest.raises(ValueError, match="aligned"):
+        f8f8bf16_rowwise(flat[1:].reshape(32, 64), wq, xs, ws)
+    with pytest.raises(TypeError, match="x_scale"):
+        f8f8bf16_rowwise(xq, wq, xs.astype(cp.float64), ws)
+    with pytest.raises(ValueError, match="w_scale"):
+        f8f8bf16_rowwise(xq, wq, xs, ws[:10])
+    with pytest.raises(ValueError, match="bias"):
+        f8f8bf16_rowwise(xq, wq, xs, ws, bias=cp.zeros(3, cp.float32))
+    with pytest.raises(TypeError, match="bias"):
+        f8f8bf16_rowwise(xq, wq, xs, ws, bias=cp.zeros(48, cp.float64))
+    with pytest.raises(TypeError, match="output_dtype"):
+        f8f8bf16_rowwise(xq, wq, xs, ws, output_dtype=np.int32)
+    with pytest.raises(ValueError, match="out"):
+        f8f8bf16_rowwise(xq, wq, xs, ws, out=cp.empty((32, 47), cp.float32), output_dtype=np.float32)
+    with pytest.raises(TypeError, match="out"):
+        f8f8bf16_rowwise(xq, wq, xs, ws, out=cp.empty((32, 48), cp.float16), output_dtype=np.float32)

@@ -1,0 +1,81 @@
+"""Offline checks of the GEMM kernels' machine code (no GPU: NVRTC for sm_90a + cuobjdump).
+
+For every instance ``fp8cuda.gemm.select_config`` can pick: the WGMMA kernel really issues FP8
+warpgroup MMAs (``QGMMA``) and TMA loads (``UTMALDG``), reallocates registers between warpgroups
+(``USETMAXREG``) when it has two consumers, spills nothing to local memory, and ptxas did not
+serialize the wgmma pipeline or ignore setmaxnreg. The level-1 kernel compiles without spills to
+tensor-core MMAs (on sm_90 ptxas lowers ``mma.sync ... e4m3`` to conversions plus ``HMMA``).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytest.importorskip("cuda.bindings.nvrtc")
+
+from fp8cuda import _loader, gemm  # noqa: E402
+
+try:
+    _loader.find_cuobjdump()
+except FileNotFoundError:  # pragma: no cover - CI installs the wheel
+    pytest.skip("cuobjdump not available", allow_module_level=True)
+
+_FP8_OUT = list(gemm._OUT_KIND)
+
+
+def _wgmma_instances():
+    return gemm.candidate_configs()
+
+
+@pytest.fixture(scope="module")
+def wgmma_build():
+    exprs = [gemm.kernel_name_expression(cfg, fast, dt) for cfg, fast in _wgmma_instances() for dt in _FP8_OUT]
+    return _loader.compile_offline("gemm_sm90.cu", exprs), exprs
+
+
+@pytest.fixture(scope="module")
+def simple_build():
+    exprs = [f"fp8cuda::fp8_gemm_rowwise_simple<{f}, {k}>" for f in ("true", "false") for k in range(3)]
+    return _loader.compile_offline("gemm_simple.cu", exprs), exprs
+
+
+def _no_local_memory(res, expr):
+    assert res.spills[expr] == (0, 0), f"{expr}: spills {res.spills[expr]}"
+    assert res.stack[expr] == 0, f"{expr}: stack frame {res.stack[expr]} bytes"
+    assert not re.search(r"\b(LDL|STL)\b", res.sass[expr]), f"{expr}: local-memory access in SASS"
+
+
+def test_heuristic_picks_only_built_instances():
+    built = {(cfg, fast) for cfg, fast in _wgmma_instances()}
+    for m in (1, 64, 65, 1000, 4096, 16384):
+        for n in (1, 100, 4096, 6144, 28672, 106496):
+            for fast in (True, False):
+                cfg = gemm.select_config(m, n, 4096, use_fast_accum=fast)
+                assert (cfg, fast) in built, (m, n, fast, cfg)
+                assert cfg.smem_bytes() <= gemm._MAX_SMEM
+
+
+def test_wgmma_kernel_sass(wgmma_build):
+    res, exprs = wgmma_build
+    assert "serialized" not in res.log, res.log  # e.g. "wgmma.mma_async instructions are serialized"
+    assert "C7508" not in res.log and "setmaxnreg" not in res.log.lower(), res.log  # setmaxnreg ignored
+    for expr in exprs:
+        sass = res.sass[expr]
+        assert sass, f"{expr}: no SASS"
+        assert "QGMMA" in sass, f"{expr}: no FP8 warpgroup MMA (QGMMA)"
+        assert "UTMALDG" in sass, f"{expr}: no TMA load"
+        assert "HMMA" not in sass, f"{expr}: a non-FP8 MMA path"
+        if "<128," in expr:
+            assert "USETMAXREG" in sass, f"{expr}: no register reallocation"
+        if ", 2, true," in expr or ", 2, false," in expr:  # clusters of two: B multicast, remote arrivals
+            assert "UTMALDG.2D.MULTICAST" in sass, f"{expr}: no multicast TMA load"
+        _no_local_memory(res, expr)
+
+
+def test_simple_kernel_sass(simple_build):
+    res, exprs = simple_build
+    for expr in exprs:
+        assert re.search(r"\b[HQ]MMA\b|\bHMMA\.", res.sass[expr]), f"{expr}: no tensor-core MMA"
+        _no_local_memory(res, expr)
