@@ -1,6 +1,6 @@
 """Benchmark: fp8cuda's WGMMA row-wise FP8 GEMM vs ``torch._scaled_mm`` (cuBLAS), same inputs, one run.
 
-``python -m fp8cuda.bench_gemm [--quick] [--json PATH] [--shapes M,N,K ...]`` (also reached through
+``python -m fp8cuda.bench_gemm [--quick] [--json PATH] [--markdown PATH] [--schedules] [--shapes M,N,K ...]`` (also reached through
 ``python -m fp8cuda.bench gemm``). Needs a Hopper GPU, CuPy, PyTorch and Triton (``do_bench``).
 
 For each (M, N, K): random e4m3fn codes (from normal data, no NaN) and positive row/column scales,
@@ -9,12 +9,15 @@ events, warm-up, L2 flushed between runs, median). Ours is timed as a prepared l
 (``fp8cuda.gemm.make_plan``: checks and tensor maps done once), torch as the bare ``_scaled_mm`` call;
 the two alternate over ``--rounds`` rounds and each keeps its median (the GPU's clock drifts).
 Reports TFLOP/s (2 M N K / time) for fast and slow accumulation, the ratios ours / torch, ours slow /
-ours fast, and max |ours - torch| / max |torch| as a sanity check. Benchmarks are not tests.
+ours fast, and max |ours - torch| / max |torch| as a sanity check. ``--schedules`` also times
+select_config's cooperative and ping-pong choices in the same rounds; ``--markdown PATH`` writes the
+table into PATH between ``<!-- bench:gemm -->`` and ``<!-- /bench:gemm -->``. Benchmarks are not tests.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -47,12 +50,21 @@ def _inputs(torch, cp, m, n, k, seed=0):
     return a, b, sa, sb, xq, wq, xs, ws
 
 
-# (BLOCK_M, BLOCK_N, cluster_m, group_m, use_fast_accum): other tile configurations, to tune select_config
-VARIANTS = ((128, 256, 1, 8, True), (128, 256, 2, 8, True), (128, 256, 1, 16, True), (128, 256, 2, 4, True),
-            (128, 192, 2, 8, True), (128, 192, 1, 8, False), (128, 192, 2, 8, False), (128, 128, 1, 8, False))
+# --schedules: name -> (select_config's schedule=, cluster size replacing its choice or None); timed when
+# the resulting instance is one of candidate_configs()
+SCHEDULES = {"cooperative": ("cooperative", None), "cooperative_c4": ("cooperative", 4),
+             "pingpong": ("pingpong", None), "pingpong_c4": ("pingpong", 4)}
+
+# (BLOCK_M, BLOCK_N, cluster_m, group_m, use_fast_accum, pingpong): other tile configurations, to tune
+# select_config
+VARIANTS = ((128, 256, 2, 8, True, False), (64, 256, 2, 8, True, True), (64, 192, 2, 8, True, True),
+            (64, 256, 1, 8, True, True), (64, 256, 2, 16, True, True), (64, 192, 2, 8, False, True),
+            (64, 128, 2, 8, False, True), (64, 192, 1, 8, False, True))
 
 
-def bench_shape(m, n, k, *, torch, cp, do_bench, warmup=25, rep=100, rounds=3, variants=False):
+def bench_shape(m, n, k, *, torch, cp, do_bench, warmup=25, rep=100, rounds=3, variants=False, schedules=False):
+    """Time ours (select_config's choice) and torch on one shape, fast and slow accumulation. schedules:
+    also time select_config's cooperative and ping-pong choices (``schedule=``) in the same rounds."""
     from fp8cuda import gemm
 
     a, b, sa, sb, xq, wq, xs, ws = _inputs(torch, cp, m, n, k)
@@ -62,36 +74,56 @@ def bench_shape(m, n, k, *, torch, cp, do_bench, warmup=25, rep=100, rounds=3, v
     for fast in (True, False):
         tag = "fast" if fast else "slow"
         plan = gemm.make_plan(xq, wq, xs, ws, use_fast_accum=fast)
-        plan()
+        plans = {"ours": plan}
+        if schedules:
+            built = set(gemm.candidate_configs())
+            for name, (sched, cm) in SCHEDULES.items():
+                cfg = gemm.select_config(m, n, k, use_fast_accum=fast, schedule=sched)
+                if cm is not None:
+                    cfg = dataclasses.replace(cfg, cluster_m=cm)
+                if (cfg, fast) not in built:
+                    continue
+                plans[name] = plan if cfg == plan.config else gemm.make_plan(xq, wq, xs, ws, use_fast_accum=fast,
+                                                                             config=cfg)
+        for p in plans.values():
+            p()
         out_t = torch._scaled_mm(a, b.t(), scale_a=sa, scale_b=sb, out_dtype=torch.bfloat16, use_fast_accum=fast)
         torch.cuda.synchronize()
         torch_call = lambda: torch._scaled_mm(a, b.t(), scale_a=sa, scale_b=sb,  # noqa: E731
                                               out_dtype=torch.bfloat16, use_fast_accum=fast)
-        # Alternate the two libraries over `rounds` rounds and keep each one's median: the clock of a
+        # Alternate the kernels over `rounds` rounds and keep each one's median: the clock of a
         # power-limited GPU drifts during a run (seen: the same kernel 1259 vs 1418 TFLOP/s minutes apart).
-        ts_ours, ts_torch = [], []
+        unique = {id(p): p for p in plans.values()}
+        ts = {key: [] for key in list(unique) + ["torch"]}
         for _ in range(rounds):
-            ts_ours.append(do_bench(plan, warmup=warmup, rep=rep, return_mode="median"))
-            ts_torch.append(do_bench(torch_call, warmup=warmup, rep=rep, return_mode="median"))
-        t_ours, t_torch = sorted(ts_ours)[rounds // 2], sorted(ts_torch)[rounds // 2]
-        ours_t = torch.from_dlpack(plan.out).view(torch.bfloat16)
+            for key, p in unique.items():
+                ts[key].append(do_bench(p, warmup=warmup, rep=rep, return_mode="median"))
+            ts["torch"].append(do_bench(torch_call, warmup=warmup, rep=rep, return_mode="median"))
+        med = {key: sorted(v)[rounds // 2] for key, v in ts.items()}
+        t_ours, t_torch = med[id(plan)], med["torch"]
         ref = out_t.float()
-        rel = ((ours_t.float() - ref).abs().max() / ref.abs().max().clamp_min(1e-30)).item()
+        rel = 0.0
+        for p in unique.values():  # every timed kernel's output against cuBLAS's (sanity, not a test)
+            got = torch.from_dlpack(p.out).view(torch.bfloat16).float()
+            rel = max(rel, ((got - ref).abs().max() / ref.abs().max().clamp_min(1e-30)).item())
         row[f"ours_{tag}_tflops"] = flops / (t_ours * 1e-3) / 1e12
         row[f"torch_{tag}_tflops"] = flops / (t_torch * 1e-3) / 1e12
         row[f"ratio_{tag}"] = t_torch / t_ours
         row[f"maxrel_{tag}"] = rel
-        c = plan.config
-        row[f"config_{tag}"] = f"{c.block_m}x{c.block_n}x{c.num_stages}c{c.cluster_m}"
+        row[f"config_{tag}"] = plan.config.label()
+        for name in SCHEDULES:
+            if name in plans:
+                row[f"{name}_{tag}_tflops"] = flops / (med[id(plans[name])] * 1e-3) / 1e12
+                row[f"{name}_{tag}_config"] = plans[name].config.label()
         outs[tag] = plan.out
-        del out_t
+        del out_t, plans, unique
     row["slow_over_fast"] = row["ours_slow_tflops"] / row["ours_fast_tflops"]
-    if variants:  # other tile configurations, fast accumulation, to tune select_config
-        for bm, bn, cm, gm, fast in VARIANTS:
-            cfg = gemm.GemmConfig(bm, bn, gemm._max_stages(bm, bn), cm, gm)
+    if variants:  # other tile configurations, to tune select_config
+        for bm, bn, cm, gm, fast, pp in VARIANTS:
+            cfg = gemm.GemmConfig(bm, bn, gemm._max_stages(bm, bn, pp), cm, gm, pp)
             plan = gemm.make_plan(xq, wq, xs, ws, use_fast_accum=fast, config=cfg)
             t = do_bench(plan, warmup=warmup, rep=rep, return_mode="median")
-            row[f"v{bm}x{bn}c{cm}g{gm}{'f' if fast else 's'}"] = flops / (t * 1e-3) / 1e12
+            row[f"v{cfg.label()}g{gm}{'f' if fast else 's'}"] = flops / (t * 1e-3) / 1e12
     del a, b, xq, wq, outs
     torch.cuda.empty_cache()
     cp.get_default_memory_pool().free_all_blocks()
@@ -105,18 +137,104 @@ def _geomean(v):
 
 def format_table(rows) -> str:
     head = (f"{'M':>6} {'N':>6} {'K':>6} | {'ours_f':>7} {'torch_f':>7} {'x':>5} | {'ours_s':>7} {'torch_s':>7} "
-            f"{'x':>5} | {'s/f':>5} | {'cfg_f':>10} {'cfg_s':>10} | {'maxrel':>7}")
+            f"{'x':>5} | {'s/f':>5} | {'cfg_f':>12} {'cfg_s':>12} | {'maxrel':>7}")
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
             f"{r['M']:>6} {r['N']:>6} {r['K']:>6} | {r['ours_fast_tflops']:7.0f} {r['torch_fast_tflops']:7.0f} "
             f"{r['ratio_fast']:5.2f} | {r['ours_slow_tflops']:7.0f} {r['torch_slow_tflops']:7.0f} {r['ratio_slow']:5.2f} | "
-            f"{r['slow_over_fast']:5.2f} | {r['config_fast']:>10} {r['config_slow']:>10} | "
+            f"{r['slow_over_fast']:5.2f} | {r['config_fast']:>12} {r['config_slow']:>12} | "
             f"{max(r['maxrel_fast'], r['maxrel_slow']):7.1e}")
     lines.append(f"geomean ours/torch: fast {_geomean([r['ratio_fast'] for r in rows]):.3f}, "
                  f"slow {_geomean([r['ratio_slow'] for r in rows]):.3f}; ours slow/fast "
                  f"{_geomean([r['slow_over_fast'] for r in rows]):.3f}")
     return "\n".join(lines)
+
+
+BEGIN, END = "<!-- bench:gemm -->", "<!-- /bench:gemm -->"
+
+
+def markdown(meta, rows) -> str:
+    """The GEMM section of docs/benchmarks.md (between BEGIN and END), generated from ``rows``."""
+    g = {key: _geomean([r[key] for r in rows]) for key in ("ratio_fast", "ratio_slow", "slow_over_fast")}
+    lines = [BEGIN, "## Row-wise FP8 GEMM (e4m3fn x e4m3fn -> bf16), fp8cuda vs torch._scaled_mm", "",
+             f"Measured {meta['date']} on {meta['device']} (torch {meta['torch']}, CuPy {meta['cupy']}) by "
+             f"`python -m fp8cuda.bench_gemm {meta['args']}`; generated, do not edit. TFLOP/s = 2 M N K / time; "
+             f"`triton.testing.do_bench` medians (L2 flushed), ours and torch alternating over {meta['rounds']} "
+             f"rounds; torch = `torch._scaled_mm` row-wise (cuBLAS) on the same codes and scales; x = ours / torch; "
+             f"config: ours (`pp` = ping-pong schedule) for fast / slow accumulation.", "",
+             "| M | N | K | ours fast | torch fast | x | ours slow | torch slow | x | slow/fast | config fast / slow |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        lines.append(f"| {r['M']} | {r['N']} | {r['K']} | {r['ours_fast_tflops']:.0f} | {r['torch_fast_tflops']:.0f} | "
+                     f"{r['ratio_fast']:.2f} | {r['ours_slow_tflops']:.0f} | {r['torch_slow_tflops']:.0f} | "
+                     f"{r['ratio_slow']:.2f} | {r['slow_over_fast']:.2f} | {r['config_fast']} / {r['config_slow']} |")
+    lines += ["", f"Geometric mean over {len(rows)} shapes: ours / torch {g['ratio_fast']:.3f} (fast accumulation), "
+              f"{g['ratio_slow']:.3f} (slow); ours slow / ours fast {g['slow_over_fast']:.3f}."]
+    if any(key.startswith("pingpong_") for r in rows for key in r):
+        lines += markdown_schedules(rows)
+    lines.append(END)
+    return "\n".join(lines) + "\n"
+
+
+def splice_markdown(path, section: str) -> None:
+    """Write ``section`` into the file at ``path``, replacing an earlier GEMM section if present (the rest
+    of the file, e.g. the quantize section, is kept)."""
+    import re
+    from pathlib import Path
+
+    path = Path(path)
+    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END) + r"\n?", re.S)
+    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+
+
+def _schedule_columns(rows):
+    """(column name, row key) pairs of the schedules timed in ``rows``, fast then slow, torch last in each."""
+    cols = []
+    for tag in ("fast", "slow"):
+        for name in SCHEDULES:
+            if any(f"{name}_{tag}_tflops" in r for r in rows):
+                cols.append((f"{name.replace('cooperative', 'coop').replace('pingpong', 'pp')}_{tag[0]}",
+                             f"{name}_{tag}_tflops"))
+        cols.append((f"torch_{tag[0]}", f"torch_{tag}_tflops"))
+    return cols
+
+
+def format_schedule_table(rows) -> str:
+    """Every timed schedule vs torch, TFLOP/s (rows from ``bench_shape(..., schedules=True)``), and the
+    geomean of each over torch."""
+    cols = _schedule_columns(rows)
+    head = f"{'M':>6} {'N':>6} {'K':>6} | " + " ".join(f"{c:>9}" for c, _ in cols)
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['M']:>6} {r['N']:>6} {r['K']:>6} | "
+                     + " ".join(f"{r[key]:9.0f}" if key in r else f"{'-':>9}" for _, key in cols))
+    parts = []
+    for c, key in cols:
+        if key.startswith("torch"):
+            continue
+        tkey = "torch_fast_tflops" if key.endswith("fast_tflops") else "torch_slow_tflops"
+        v = [r[key] / r[tkey] for r in rows if key in r]
+        parts.append(f"{c} {_geomean(v):.3f} ({len(v)})")
+    lines.append("geomean vs torch (shapes): " + ", ".join(parts))
+    return "\n".join(lines)
+
+
+def markdown_schedules(rows) -> list:
+    """Markdown lines: the schedule comparison (TFLOP/s of every timed alternative, same rounds)."""
+    cols = _schedule_columns(rows)
+    lines = ["", "Alternatives timed in the same rounds (TFLOP/s; `coop` = cooperative, `pp` = ping-pong, "
+             "`_c4` = clusters of four; `_f` / `_s` = fast / slow accumulation; - = no such instance):", "",
+             "| M | N | K | " + " | ".join(c for c, _ in cols) + " |",
+             "|---:|---:|---:|" + "---:|" * len(cols)]
+    for r in rows:
+        lines.append(f"| {r['M']} | {r['N']} | {r['K']} | "
+                     + " | ".join(f"{r[key]:.0f}" if key in r else "-" for _, key in cols) + " |")
+    lines += ["", format_schedule_table(rows).splitlines()[-1].replace("geomean vs torch (shapes)",
+                                                                       "Geometric mean over torch (shapes)") + "."]
+    return lines
 
 
 def precompile(workers: int = 8) -> None:
@@ -149,10 +267,14 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="a 9-shape subset instead of all 63 shapes")
     p.add_argument("--shapes", nargs="*", default=None, help="explicit M,N,K triples")
     p.add_argument("--json", default=None, help="write the rows as JSON here")
+    p.add_argument("--markdown", default=None,
+                   help="write the table into this markdown file (section between <!-- bench:gemm --> markers)")
     p.add_argument("--precompile", action="store_true", help="only build all kernel instances, then exit")
     p.add_argument("--rep", type=int, default=40, help="do_bench rep (ms) per round")
     p.add_argument("--rounds", type=int, default=3, help="alternating ours/torch rounds per measurement")
-    p.add_argument("--variants", action="store_true", help="also time the VARIANTS tile configs (fast)")
+    p.add_argument("--variants", action="store_true", help="also time the VARIANTS tile configs")
+    p.add_argument("--schedules", action="store_true",
+                   help="also time select_config's cooperative and ping-pong choices in the same rounds")
     args = p.parse_args(argv)
     if args.precompile:
         precompile()
@@ -170,7 +292,7 @@ def main(argv=None) -> int:
     for (m, n, k) in shapes:
         try:
             r = bench_shape(m, n, k, torch=torch, cp=cp, do_bench=do_bench, rep=args.rep, rounds=args.rounds,
-                            variants=args.variants)
+                            variants=args.variants, schedules=args.schedules)
         except Exception as e:  # noqa: BLE001 - keep going; report the failure in the table
             print(f"{m},{n},{k}: FAILED {type(e).__name__}: {e}", flush=True)
             continue
@@ -178,10 +300,21 @@ def main(argv=None) -> int:
         print(f"{m},{n},{k}: ours fast {r['ours_fast_tflops']:.0f} TF/s vs torch {r['torch_fast_tflops']:.0f} "
               f"({r['ratio_fast']:.2f}x); slow {r['ours_slow_tflops']:.0f} vs {r['torch_slow_tflops']:.0f} "
               f"({r['ratio_slow']:.2f}x) [{r['config_fast']}, {r['config_slow']}]"
-              + "".join(f" {key}={v:.0f}" for key, v in r.items() if key.startswith("v1")), flush=True)
+              + "".join(f" {key}={v:.0f}" for key, v in r.items()
+                        if key.startswith("v") or (key.endswith("_tflops") and key.startswith(("coop", "ping")))),
+              flush=True)
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(rows, f, indent=1)
+    if args.markdown and rows:
+        import datetime
+
+        meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                "device": torch.cuda.get_device_name(), "torch": torch.__version__, "cupy": cp.__version__,
+                "rounds": args.rounds, "args": " ".join(argv if argv is not None else sys.argv[1:])}
+        splice_markdown(args.markdown, markdown(meta, rows))
+    if args.schedules:
+        print(format_schedule_table(rows))
     print(format_table(rows))
     return 0
 

@@ -10,8 +10,10 @@ Two implementations, same signature, same semantics:
 * ``f8f8bf16_rowwise``: ``kernels/gemm_sm90.cu`` (sm_90a): TMA loads into a multi-stage mbarrier
   pipeline, one producer and one or two consumer warpgroups issuing ``wgmma ... m64nNk32 .e4m3``,
   clusters of two blocks sharing the B tile through TMA multicast, persistent grid with a grouped
-  tile order, scales/bias/rounding in the epilogue. Tile shape, stage count and cluster size are
-  template parameters chosen per problem by ``select_config`` (docs/kernels.md).
+  tile order, scales/bias/rounding in the epilogue. Two schedules: cooperative (both consumers share
+  each tile) and ping-pong (each consumer owns alternate tiles; one's epilogue overlaps the other's
+  MMAs). Tile shape, stage count, cluster size and schedule are template parameters / kernel choices
+  made per problem by ``select_config`` (docs/kernels.md).
 * ``f8f8bf16_rowwise_simple``: ``kernels/gemm_simple.cu``, the level-1 kernel (one warp per 16x8 tile,
   ``mma.sync.m16n8k32 .e4m3``): documentation and fallback.
 
@@ -67,47 +69,72 @@ def bf16_cupy_dtype():
 
 @dataclass(frozen=True)
 class GemmConfig:
-    """Template parameters of ``sm90_fp8_gemm_rowwise`` plus the run-time tile-group size.
+    """Template parameters of the WGMMA kernel instance plus the run-time tile-group size.
 
-    block_m: 64 (one consumer warpgroup) or 128 (two); block_n: wgmma N, a multiple of 64 up to 256;
-    num_stages: shared-memory pipeline depth; cluster_m: 1, or 2 for clusters of two blocks on
-    vertically adjacent tiles sharing (multicasting) the B tile; group_m: cluster-tile rows visited
-    together (L2 reuse).
+    Cooperative schedule (``pingpong=False``, ``sm90_fp8_gemm_rowwise``): block_m 64 (one consumer
+    warpgroup) or 128 (two consumer warpgroups sharing each tile, 64 rows each).
+    Ping-pong schedule (``pingpong=True``, ``sm90_fp8_gemm_rowwise_pingpong``): block_m must be 64, the
+    rows of one consumer's own tile; the two consumer warpgroups alternate tiles, one's epilogue runs
+    during the other's main loop.
+    block_n: wgmma N, a multiple of 64 up to 256 (slow accumulation: up to 192); num_stages:
+    shared-memory pipeline depth; cluster_m: 1, or 2 (4) for clusters of two (four) blocks on vertically
+    adjacent tiles sharing (multicasting) the B tile; group_m: cluster-tile rows visited together (L2 reuse).
     """
 
     block_m: int = 128
     block_n: int = 256
     num_stages: int = 4
-    cluster_m: int = 1
+    cluster_m: int = 1          # 1, 2 or 4 blocks per cluster along M (B multicast)
     group_m: int = 8
+    pingpong: bool = False
+
+    @property
+    def num_consumers(self) -> int:
+        return 2 if self.pingpong else self.block_m // 64
 
     @property
     def threads(self) -> int:
-        return 128 * (1 + self.block_m // 64)
+        return 128 * (1 + self.num_consumers)
 
     def smem_bytes(self) -> int:
         """Dynamic shared memory: the kernel's ``SmemLayout<...>::kTotal``."""
         stages = self.num_stages * (self.block_m + self.block_n) * BLOCK_K
-        consumers = self.block_m // 64
-        epi = consumers * 64 * _EPI_ROW_BYTES
-        scales = consumers * 2 * self.block_n * 4  # w_scale and bias of the tile's columns
+        epi = self.num_consumers * 64 * _EPI_ROW_BYTES
+        scales = self.num_consumers * 2 * self.block_n * 4  # w_scale and bias of the tile's columns
         return stages + epi + scales + 2 * self.num_stages * 8 + 1024
+
+    def label(self) -> str:
+        """Short name for tables: ``128x256x4c2`` (cooperative), ``pp64x256x5c2`` (ping-pong)."""
+        return f"{'pp' if self.pingpong else ''}{self.block_m}x{self.block_n}x{self.num_stages}c{self.cluster_m}"
 
 
 def kernel_name_expression(config: GemmConfig, use_fast_accum: bool, out_dtype) -> str:
     """NVRTC name expression of the kernel instance, e.g. ``fp8cuda::sm90_fp8_gemm_rowwise<128, 256, 4, 2, true, 0>``
-    (BLOCK_M, BLOCK_N, kNumStages, kClusterM, kFastAccum, kOut)."""
+    (BLOCK_M, BLOCK_N, kNumStages, kClusterM, kFastAccum, kOut) or
+    ``fp8cuda::sm90_fp8_gemm_rowwise_pingpong<256, 5, 2, true, 0>`` (BLOCK_N, kNumStages, kClusterM, kFastAccum, kOut)."""
     kind = _OUT_KIND[np.dtype(out_dtype)]
     fast = "true" if use_fast_accum else "false"
+    if config.pingpong:
+        return (f"fp8cuda::sm90_fp8_gemm_rowwise_pingpong<{config.block_n}, {config.num_stages}, "
+                f"{config.cluster_m}, {fast}, {kind}>")
     return (f"fp8cuda::sm90_fp8_gemm_rowwise<{config.block_m}, {config.block_n}, {config.num_stages}, "
             f"{config.cluster_m}, {fast}, {kind}>")
 
 
-def _max_stages(block_m: int, block_n: int) -> int:
+def _max_stages(block_m: int, block_n: int, pingpong: bool = False) -> int:
     s = 1
-    while GemmConfig(block_m, block_n, s + 1).smem_bytes() <= _MAX_SMEM and s < 8:
+    while GemmConfig(block_m, block_n, s + 1, pingpong=pingpong).smem_bytes() <= _MAX_SMEM and s < 8:
         s += 1
     return s
+
+
+# Ping-pong instances: fast accumulation 64 x 256 (one accumulator set, 128 registers per thread), slow
+# accumulation 64 x 192 (two 96-wide chains plus float32 totals: 192 registers; 256 would need 256 of the
+# 232 a consumer gets). Both with clusters of two (clusters of one and four measured slower).
+_PINGPONG_WIDTH = {True: 256, False: 192}
+# Ping-pong 64 x 256 c2 over cooperative 128 x 256 c2 per FLOP, geomean over the 63 benchmark shapes on
+# H200 (docs/notes-gemm.md, v6: 0.903 / 0.953 of torch); its gain is only the finer wave quantization.
+_PINGPONG_EFFICIENCY = 0.947
 
 
 def candidate_configs():
@@ -118,36 +145,68 @@ def candidate_configs():
             for fast in (True, False):
                 if fast or bn <= 192:
                     out.append((GemmConfig(bm, bn, _max_stages(bm, bn), cm, 8), fast))
+    for fast in (True, False):
+        bn = _PINGPONG_WIDTH[fast]
+        out.append((GemmConfig(64, bn, _max_stages(64, bn, True), 2, 8, pingpong=True), fast))
     return out
 
 
-def select_config(m: int, n: int, k: int, *, use_fast_accum: bool, num_sms: int = _NUM_SMS_DEFAULT) -> GemmConfig:
-    """Tile heuristic. Candidates: block_m 128 (64 when M <= 64), block_n 256/192/128 for fast
-    accumulation and 192/128 for slow (its float32 promotion registers double the accumulators).
-    Cost of a candidate = waves * per-tile cost, waves = ceil(tiles / SMs) (a persistent grid runs
+def _best_width(m: int, n: int, rows: int, widths, efficiency, num_sms: int) -> tuple[float, int]:
+    """(cost, block_n) minimising waves * per-tile cost for tiles of ``rows`` x block_n."""
+    best = None
+    for bn in widths:
+        tiles = -(-m // rows) * -(-n // bn)
+        waves = -(-tiles // num_sms)
+        cost = waves * bn / efficiency[bn]
+        if best is None or cost < best[0] - 1e-9:
+            best = (cost, bn)
+    return best
+
+
+def select_config(m: int, n: int, k: int, *, use_fast_accum: bool, num_sms: int = _NUM_SMS_DEFAULT,
+                  schedule: str | None = None) -> GemmConfig:
+    """Tile heuristic. schedule: "cooperative", "pingpong", or None (choose).
+
+    Cooperative (the default): block_m 128 (64 when M <= 64), block_n 256/192/128 for fast
+    accumulation and 192/128 for slow (its float32 promotion registers double the accumulators). Cost
+    of a candidate = waves * per-tile cost, waves = ceil(tiles / SMs) (a persistent grid runs
     ``num_sms`` tiles at a time), per-tile cost ~ block_n / efficiency(block_n): wider wgmma reuses A
     more and reads B from shared memory less often per FLOP. Stages: as many as shared memory holds.
-    Clusters of two (B multicast) whenever there are at least two 128-row tile rows.
+    Clusters of two (B multicast) whenever there are at least two tile rows.
+    Ping-pong: 64 x 256 (fast) or 64 x 192 (slow) per consumer, clusters of two. Without ``schedule``,
+    chosen for fast accumulation when the cooperative choice has more tiles than SMs and ping-pong's
+    finer waves beat it at the measured per-FLOP efficiency of 0.947 (e.g. M = 1024, N = 10240).
+
+    >>> select_config(1024, 10240, 8192, use_fast_accum=True).pingpong
+    True
 
     >>> select_config(8192, 8192, 8192, use_fast_accum=True)
-    GemmConfig(block_m=128, block_n=256, num_stages=4, cluster_m=2, group_m=8)
+    GemmConfig(block_m=128, block_n=256, num_stages=4, cluster_m=2, group_m=8, pingpong=False)
     >>> select_config(8192, 8192, 8192, use_fast_accum=False).block_n
     192
     >>> select_config(16, 4096, 4096, use_fast_accum=True).block_m
     64
     """
+    if schedule not in (None, "cooperative", "pingpong"):
+        raise ValueError(f"schedule: expected None, 'cooperative' or 'pingpong', got {schedule!r}")
+    pingpong = schedule == "pingpong"
+    if pingpong:
+        bn = _PINGPONG_WIDTH[use_fast_accum]
+        return GemmConfig(64, bn, _max_stages(64, bn, True), 2, 8, pingpong=True)
     block_m = 64 if m <= 64 else 128
     widths = (256, 192, 128) if use_fast_accum else (192, 128)
     # relative TFLOP/s of the tile widths, measured on H200 with clusters of two (docs/notes-gemm.md, v3)
     efficiency = {256: 1.0, 192: 0.90, 128: 0.80}
-    best = None
-    for bn in widths:
-        tiles = -(-m // block_m) * -(-n // bn)
-        waves = -(-tiles // num_sms)
-        cost = waves * bn / efficiency[bn]
-        if best is None or cost < best[0] - 1e-9:
-            best = (cost, bn)
-    bn = best[1]
+    cost, bn = _best_width(m, n, block_m, widths, efficiency, num_sms)
+    if schedule is None and use_fast_accum and block_m == 128 and -(-m // 128) * -(-n // bn) > num_sms:
+        # Ping-pong's 64-row tiles quantize waves twice as finely; it runs at _PINGPONG_EFFICIENCY of the
+        # cooperative kernel per FLOP (a 64 x 256 tile costs 128 / efficiency in these units). Taken only
+        # in the measured regime: more cooperative tiles than SMs (the three shapes where this picks
+        # ping-pong measured +12% to +39%, docs/notes-gemm.md v6). Slow accumulation: never (0.73 vs 0.88
+        # of torch).
+        tiles_pp = -(-m // 64) * -(-n // 256)
+        if -(-tiles_pp // num_sms) * 128 / _PINGPONG_EFFICIENCY < cost - 1e-9:
+            return select_config(m, n, k, use_fast_accum=True, num_sms=num_sms, schedule="pingpong")
     # Clusters of two (B multicast) pay off once there are at least two waves of tile pairs.
     cluster_m = 2 if block_m == 128 and -(-m // block_m) >= 2 else 1
     return GemmConfig(block_m, bn, _max_stages(block_m, bn), cluster_m, 8)
@@ -380,8 +439,10 @@ def make_plan(xq, wq, x_scale, w_scale, bias=None, use_fast_accum: bool = True, 
     cp = _cupy()
     num_sms = _num_sms(cp.cuda.Device().id)
     cfg = config or select_config(m, n, k, use_fast_accum=use_fast_accum, num_sms=num_sms)
-    if cfg.block_m not in (64, 128) or cfg.block_n % 64 or not 64 <= cfg.block_n <= 256 or cfg.cluster_m not in (1, 2):
+    if cfg.block_m not in (64, 128) or cfg.block_n % 64 or not 64 <= cfg.block_n <= 256 or cfg.cluster_m not in (1, 2, 4):
         raise ValueError(f"config: unsupported tile {cfg.block_m}x{cfg.block_n} / cluster {cfg.cluster_m}")
+    if cfg.pingpong and (cfg.block_m != 64 or (not use_fast_accum and cfg.block_n > 192)):
+        raise ValueError(f"config: ping-pong needs block_m 64 and, with slow accumulation, block_n <= 192: {cfg}")
     if cfg.smem_bytes() > _MAX_SMEM:
         raise ValueError(f"config: {cfg} needs {cfg.smem_bytes()} bytes of shared memory > {_MAX_SMEM}")
     kern = _kernel(kernel_name_expression(cfg, use_fast_accum, out_dt), cfg.smem_bytes())

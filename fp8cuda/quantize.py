@@ -35,15 +35,29 @@ E4M3FN_MAX = 448.0  # (1 + 0b110/8) * 2**(15 - 7)
 SCALE_FLOOR = np.float32(1) / np.float32(E4M3FN_MAX * 512)
 _MAX_GRID = 2**31 - 1
 # (threads, 16-byte vectors per thread) of quantize_row_regs, smallest first; rows longer than the last
-# one's capacity, or unaligned, go to quantize_row_scalar. Measured on H200 (docs/benchmarks.md):
+# one's capacity, or unaligned, go to quantize_row_scalar. Measured on H200 (docs/notes-quantize.md):
 # - many rows (rows >= DEEP_MIN_ROWS_PER_SM * SMs): four vectors per thread (ROW_CONFIGS_DEEP), more loads in
-#   flight per thread and fewer blocks: 16384 x 8192 bf16 in 144 us with 256 x 4 against 161 us with 512 x 2;
-# - fewer rows: two vectors per thread (ROW_CONFIGS_WIDE) and <= 32 registers (a full SM of threads), a
-#   shorter chain per row: 128 x 8192 in 3.8 us with 512 x 2 against 4.1 us with 256 x 4.
+#   flight per thread and fewer blocks: 16384 x 8192 bf16 in 95.4 us with 256 x 4 against 103.9 us with 512 x 2;
+# - fewer rows: two vectors per thread (ROW_CONFIGS_WIDE) and <= 32 registers (a full SM of threads): equal
+#   since the division got cheaper (128 x 8192: 3.05 us with 512 x 2 and with 256 x 4).
 ROW_CONFIGS_WIDE = ((32, 1), (64, 2), (128, 2), (256, 2), (512, 2), (1024, 2), (1024, 4), (1024, 8))
 ROW_CONFIGS_DEEP = ((32, 4), (64, 4), (128, 4), (256, 4), (512, 4), (1024, 4), (1024, 8))
 DEEP_MIN_ROWS_PER_SM = 4
 ROW_SCALAR_THREADS = 256
+# Many rows (rows >= PIPE_MIN_ROWS_PER_SM * SMs): quantize_row_pipe, persistent blocks that keep the next
+# rows' loads in flight through shared-memory stages while they reduce and encode the current one, where
+# PIPE_STAGES says so: {bytes per row (threads * vectors * 16): stages}, 0 or absent meaning the register
+# kernel. (threads, vectors) as for the register kernel; (1024, 7) fits two stages of a 53248-element bf16
+# row (2 * 112 KiB) in one SM. PIPE_STAGES is written by `python -m fp8cuda.bench quantize --tune` (the
+# fastest of the register kernel and 2-8 stages on the benchmark's shapes). On H200 (2026-11-22) the register
+# kernel won at every size, by 2-15% (16384 x 8192: 95.8 us against 112.0 us at best), so no row uses it.
+PIPE_CONFIGS = ((32, 4), (64, 4), (128, 4), (256, 4), (512, 4), (1024, 4), (1024, 7))
+PIPE_STAGES = {8192: 0, 16384: 0, 32768: 0, 114688: 0}
+PIPE_MIN_ROWS_PER_SM = 16  # fewer rows: too few per block to pipeline (1024 x 8192: 2.6 per block); register kernel
+PIPE_GRID_LIMIT = None  # tests set a small cap, so that each block loops over many rows
+# Thread block clusters for few rows (quantize_row_cluster) only up to this many rows: 0, since one block per
+# row measured faster on H200 (2026-11-22: 1 x 8192 in 2.65 us against 4.45 us, 16 x 8192 2.67 against 3.15).
+CLUSTER_MAX_ROWS = 0
 # Few rows (rows * CLUSTER <= multiprocessors) of 32 * CLUSTER .. 2048 * CLUSTER vectors: one thread block
 # cluster of CLUSTER CTAs per row (quantize_row_cluster), so the row's latency-bound work spreads over
 # CLUSTER SMs. Per CTA: (threads, 1) with threads = the next power of two >= vectors / CLUSTER, or (1024, 2).
@@ -185,23 +199,69 @@ def _cluster_config(nvec: int):
     return threads, (1 if threads >= per_cta else 2)
 
 
+def pipe_stages(threads: int, vecs: int) -> int:
+    """Shared-memory stages of quantize_row_pipe for rows of threads * vecs 16-byte vectors (0: use the
+    register kernel)."""
+    return PIPE_STAGES.get(threads * vecs * 16, 0)
+
+
+def default_pipe_stages(threads: int, vecs: int) -> int:
+    """Stages that fit with room for several blocks per SM: 4 up to 16 KiB rows, 3 up to 32 KiB, else 2
+    (tests force quantize_row_pipe with these)."""
+    row_bytes = threads * vecs * 16
+    return 4 if row_bytes <= 16384 else 3 if row_bytes <= 32768 else 2
+
+
+def pipe_expression(ctype: str, threads: int, vecs: int, stochastic: bool, stages: int | None = None) -> tuple[str, int]:
+    """(name expression, dynamic shared memory bytes) of one quantize_row_pipe instance."""
+    stages = stages or pipe_stages(threads, vecs)
+    sr = "true" if stochastic else "false"
+    return f"fp8cuda::quantize_row_pipe<{ctype}, {threads}, {vecs}, {stages}, {sr}>", stages * threads * vecs * 16
+
+
 def row_kernel_expression(dtype, K: int, x_ptr: int, xq_ptr: int, stochastic: bool, rows: int = 1 << 30,
-                          sm_count: int = 0) -> tuple[str, int, int]:
-    """(name expression, threads per CTA, CTAs per row) of the per-row kernel for ``rows`` rows of K
-    elements at these addresses, on a GPU with ``sm_count`` multiprocessors."""
+                          sm_count: int = 0) -> tuple[str, int, int, int]:
+    """(name expression, threads per CTA, CTAs per row, dynamic shared memory bytes) of the per-row kernel
+    for ``rows`` rows of K elements at these addresses, on a GPU with ``sm_count`` multiprocessors.
+    Dynamic shared memory > 0 means the persistent quantize_row_pipe (grid: see _pipe_grid)."""
     ctype, itemsize = _CTYPES[np.dtype(dtype)], np.dtype(dtype).itemsize
     kE = 16 // itemsize
     sr = "true" if stochastic else "false"
     if K % kE == 0 and x_ptr % 16 == 0 and xq_ptr % kE == 0:
         nvec = K // kE
-        if rows * CLUSTER <= sm_count and CLUSTER * 32 <= nvec <= CLUSTER * 2048:
+        if rows <= CLUSTER_MAX_ROWS and rows * CLUSTER <= sm_count and CLUSTER * 32 <= nvec <= CLUSTER * 2048:
             threads, vecs = _cluster_config(nvec)
-            return f"fp8cuda::quantize_row_cluster<{ctype}, {threads}, {vecs}, {CLUSTER}, {sr}>", threads, CLUSTER
+            return f"fp8cuda::quantize_row_cluster<{ctype}, {threads}, {vecs}, {CLUSTER}, {sr}>", threads, CLUSTER, 0
+        if rows >= PIPE_MIN_ROWS_PER_SM * sm_count:
+            threads, vecs = next(((t, v) for t, v in PIPE_CONFIGS if t * v * kE >= K), (0, 0))
+            if threads and pipe_stages(threads, vecs):
+                expr, smem = pipe_expression(ctype, threads, vecs, stochastic)
+                return expr, threads, 1, smem
         configs = ROW_CONFIGS_DEEP if rows >= DEEP_MIN_ROWS_PER_SM * sm_count else ROW_CONFIGS_WIDE
         for threads, vecs in configs:
             if threads * vecs * kE >= K:
-                return f"fp8cuda::quantize_row_regs<{ctype}, {threads}, {vecs}, {sr}>", threads, 1
-    return f"fp8cuda::quantize_row_scalar<{ctype}, {ROW_SCALAR_THREADS}, {sr}>", ROW_SCALAR_THREADS, 1
+                return f"fp8cuda::quantize_row_regs<{ctype}, {threads}, {vecs}, {sr}>", threads, 1, 0
+    return f"fp8cuda::quantize_row_scalar<{ctype}, {ROW_SCALAR_THREADS}, {sr}>", ROW_SCALAR_THREADS, 1, 0
+
+
+_PIPE_BLOCKS: dict = {}
+
+
+def _pipe_grid(kern, expr: str, threads: int, smem: int, rows: int) -> int:
+    """Grid of a quantize_row_pipe launch: as many blocks as fit on the GPU at once (registers, threads,
+    shared memory), at most one per row. Raises the kernel's dynamic shared memory limit once."""
+    import cupy
+
+    dev = cupy.cuda.Device()
+    key = (dev.id, expr)
+    if key not in _PIPE_BLOCKS:
+        kern.max_dynamic_shared_size_bytes = smem  # above 48 KiB (static included) only after this
+        regs = -(-max(kern.num_regs, 1) // 8) * 8
+        by_regs = 65536 // (regs * 32 * -(-threads // 32))
+        by_smem = dev.attributes["MaxSharedMemoryPerMultiprocessor"] // (smem + kern.shared_size_bytes + 1024)
+        _PIPE_BLOCKS[key] = max(1, min(by_regs, 2048 // threads, by_smem, 32))
+    grid = min(rows, _PIPE_BLOCKS[key] * _sm_count())
+    return min(grid, PIPE_GRID_LIMIT) if PIPE_GRID_LIMIT else grid
 
 
 def all_kernel_expressions() -> dict[str, list[str]]:
@@ -212,6 +272,8 @@ def all_kernel_expressions() -> dict[str, list[str]]:
             q += [f"fp8cuda::quantize_row_regs<{ctype}, {t}, {v}, {sr}>"
                   for t, v in dict.fromkeys(ROW_CONFIGS_WIDE + ROW_CONFIGS_DEEP)]
             q += [f"fp8cuda::quantize_row_cluster<{ctype}, {t}, {v}, {CLUSTER}, {sr}>" for t, v in CLUSTER_CONFIGS]
+            q += [pipe_expression(ctype, t, v, sr == "true", st)[0] for t, v in PIPE_CONFIGS
+                  for st in sorted({default_pipe_stages(t, v)} | ({pipe_stages(t, v)} - {0}))]
             q.append(f"fp8cuda::quantize_row_scalar<{ctype}, {ROW_SCALAR_THREADS}, {sr}>")
             q += [f"fp8cuda::quantize_tensor<{ctype}, {vec}, {sr}>" for vec in ("true", "false")]
             q.append(f"fp8cuda::quantize_block<{ctype}, {sr}>")
@@ -249,8 +311,13 @@ def quantize_fp8_per_row(x, scale_ub=None, num_tokens=None, *, fmt="e4m3fn", sto
     if K == 0:  # an empty row has amax 0: s = floor
         scale.fill(SCALE_FLOOR)
         return xq, scale
-    expr, threads, ctas = row_kernel_expression(x.dtype, K, x.data.ptr, xq.data.ptr, stochastic_rounding, R, _sm_count())
-    _kernel("quantize.cu", expr)((R * ctas,), (threads,), (x, xq, scale, np.int64(K), *params))
+    expr, threads, ctas, smem = row_kernel_expression(x.dtype, K, x.data.ptr, xq.data.ptr, stochastic_rounding, R, _sm_count())
+    kern = _kernel("quantize.cu", expr)
+    if smem:
+        grid = _pipe_grid(kern, expr, threads, smem, R)
+        kern((grid,), (threads,), (x, xq, scale, np.int64(K), np.int64(R), *params), shared_mem=smem)
+    else:
+        kern((R * ctas,), (threads,), (x, xq, scale, np.int64(K), *params))
     return xq, scale
 
 

@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
 # One device call for the FP8 GEMM (issue 4): probe, build, correctness, sanitizers, timing.
-# Usage (on the device machine, repo root): bash scripts/device_gemm.sh [quick|full|tests|bench|final]
-#   quick: tests + sanitizers + 9-shape benchmark with tile variants; full: tests + all 63 shapes;
-#   tests: no timing; bench: all 63 shapes only; final: quick + Nsight Compute speed-of-light.
-# Logs go to $OUT (or ./.out); a short summary is printed last.
+# Usage (on the device machine, repo root): bash scripts/device_gemm.sh [quick|full|tests|bench|final|pingpong|schedules]
+#   quick: tests + sanitizers + 9-shape benchmark with tile variants; full: tests + all 63 shapes
+#   (table also written as $OUT/benchmarks.md, the GEMM section for docs/benchmarks.md);
+#   tests: no timing; bench: all 63 shapes only; final: quick + Nsight Compute speed-of-light;
+#   pingpong: tests + sanitizers + 9 shapes timing cooperative vs ping-pong vs torch in the same rounds,
+#   then all 63 shapes if the time budget still allows; schedules: tests + sanitizers + all 63 shapes
+#   timing the default and the alternative schedules / cluster sizes in the same rounds.
+# Every step's time limit is clipped to a whole-script budget (BUDGET_S, default 400 s), so the script
+# ends inside the device call's limit. Logs go to $OUT (or ./.out); a short summary is printed last.
 set -u -o pipefail
 MODE=${1:-quick}
+T_START=$(date +%s); BUDGET_S=${BUDGET_S:-400}
+left() { echo $(( BUDGET_S - ($(date +%s) - T_START) )); }
 OUT=${OUT:-./.out}; mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1 FP8CUDA_CACHE_DIR=/tmp/fp8cuda-cache PYTHONPATH=$PWD
+export PYTHONUNBUFFERED=1 FP8CUDA_CACHE_DIR=/tmp/fp8cuda-cache PYTHONPATH=$PWD FP8CUDA_HYPOTHESIS_PROFILE=device
 PY=python3
 SUMMARY="$OUT/summary.txt"; : > "$SUMMARY"
 note() { echo "$*" | tee -a "$SUMMARY"; }
 step() {  # step NAME TIMEOUT CMD...: run with a time limit, log to $OUT/NAME.log, record status
   local name=$1 t=$2; shift 2
+  local l=$(( $(left) - 5 ))
+  if [ $l -lt 10 ]; then note "[$name] skipped: script budget spent"; return 124; fi
+  [ $t -gt $l ] && t=$l
   local t0=$(date +%s)
   timeout "$t" "$@" > "$OUT/$name.log" 2>&1
   local rc=$?
@@ -47,6 +57,10 @@ fin = np.array([c for c in range(256) if c & 0x7F != 0x7F], np.uint8)
 C = gemm.GemmConfig
 for mode in ("cupy", "driver"):
     for (m, n, k, fast, cfg) in [(200, 300, 528, True, C(128, 256, 4, 1)), (200, 300, 528, True, C(128, 256, 4, 2)),
+                                 (200, 300, 528, True, C(64, 256, 5, 2, pingpong=True)),
+                                 (700, 300, 784, False, C(64, 192, 6, 2, pingpong=True)),
+                                 (3000, 3000, 784, True, C(64, 256, 5, 4, pingpong=True)),
+                                 (1000, 3000, 528, True, C(128, 256, 4, 4)), (1000, 3000, 528, False, C(128, 192, 5, 4)),
                                  (200, 300, 528, True, None), (200, 300, 528, False, None), (1, 1, 16, True, None),
                                  (1000, 3000, 1024, True, None)]:
         gemm._launch_mode = mode
@@ -65,17 +79,22 @@ SMOKE=$?
 
 if [ "$MODE" != bench ] && [ $SMOKE -eq 0 ]; then
   # 3. correctness suite (GPU tests + offline SASS tests)
-  step pytest 170 $PY -m pytest tests/cuda/test_gemm.py -q -rf --maxfail=5 -p no:cacheprovider \
+  step pytest 230 $PY -m pytest tests/cuda/test_gemm.py -q -x -rf -p no:cacheprovider \
        --hypothesis-seed=0 -o addopts="" 
   # 4. sanitizers on shapes with tails
   cat > /tmp/san.py <<'PY'
 import numpy as np, cupy as cp
 from fp8cuda import gemm
 rng = np.random.default_rng(1)
-for fn in (gemm.f8f8bf16_rowwise, gemm.f8f8bf16_rowwise_simple):
-    for (m, n, k, fast) in [(65, 130, 144, True), (129, 257, 528, False), (1, 1, 16, True)]:
+pp = lambda bn, cm: gemm.GemmConfig(64, bn, 4, cm, 8, pingpong=True)
+for fn, cfg in ((gemm.f8f8bf16_rowwise, None), (gemm.f8f8bf16_rowwise_simple, None),
+                (gemm.f8f8bf16_rowwise, pp(128, 2)), (gemm.f8f8bf16_rowwise, pp(128, 4)),
+                (gemm.f8f8bf16_rowwise, gemm.GemmConfig(128, 128, 4, 4))):
+    for (m, n, k, fast) in [(65, 130, 144, True), (129, 257, 528, False), (1, 1, 16, True), (4480, 256, 784, False),
+                            (4480, 256, 272, True)]:
         xq = cp.asarray(rng.integers(0, 0x7E, (m, k), dtype=np.uint8)); wq = cp.asarray(rng.integers(0, 0x7E, (n, k), dtype=np.uint8))
-        fn(xq, wq, cp.ones(m, cp.float32), cp.ones(n, cp.float32), bias=cp.ones(n, cp.float32), use_fast_accum=fast)
+        kw = {"config": cfg} if cfg else {}
+        fn(xq, wq, cp.ones(m, cp.float32), cp.ones(n, cp.float32), bias=cp.ones(n, cp.float32), use_fast_accum=fast, **kw)
 cp.cuda.runtime.deviceSynchronize(); print("sanitizer target done")
 PY
   step memcheck 70 compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 9 $PY /tmp/san.py
@@ -84,9 +103,15 @@ fi
 
 if [ "$MODE" != tests ] && [ $SMOKE -eq 0 ]; then
   # 5. timing vs torch._scaled_mm, same inputs, one process
-  if [ "$MODE" = full ] || [ "$MODE" = bench ]; then BARGS=""; else BARGS="--quick --variants"; fi
+  if [ "$MODE" = full ] || [ "$MODE" = bench ]; then BARGS="--markdown $OUT/benchmarks.md"; else BARGS="--quick --variants"; fi
   if [ "$MODE" = final ]; then BARGS="--quick --variants --rounds 2"; fi
+  if [ "$MODE" = pingpong ]; then BARGS="--quick --schedules --variants --rounds 3"; fi
+  if [ "$MODE" = schedules ]; then BARGS="--schedules --rounds 2 --rep 30 --markdown $OUT/benchmarks.md"; fi
   step bench 330 $PY -m fp8cuda.bench_gemm $BARGS --json "$OUT/bench.json"
+  if [ "$MODE" = pingpong ] && [ "$(left)" -gt 110 ]; then
+    cp "$OUT/bench.log" "$OUT/bench_quick.log"
+    step bench_full 330 $PY -m fp8cuda.bench_gemm --rounds 2 --markdown "$OUT/benchmarks.md" --json "$OUT/bench_full.json"
+  fi
 fi
 
 if [ "$MODE" = final ] && [ $SMOKE -eq 0 ]; then
@@ -111,5 +136,7 @@ fi
 
 echo; echo "==== failures (pytest) ===="; grep -E "^(FAILED|ERROR)|Error|assert" "$OUT/pytest.log" 2>/dev/null | head -20
 echo "==== sanitizer ===="; grep -E "ERROR SUMMARY|RACECHECK SUMMARY|Invalid|Race" "$OUT"/memcheck.log "$OUT"/racecheck.log 2>/dev/null | head -10
+echo "==== bench (quick) ===="; sed -n '/^ *M /,$p' "$OUT/bench_quick.log" 2>/dev/null
 echo "==== bench ===="; sed -n '/^ *M /,$p' "$OUT/bench.log" 2>/dev/null
+echo "==== bench (full) ===="; sed -n '/^ *M /,$p' "$OUT/bench_full.log" 2>/dev/null | tail -n 3
 echo "==== summary ===="; cat "$SUMMARY"

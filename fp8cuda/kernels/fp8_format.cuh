@@ -1,7 +1,7 @@
 // fp8_format.cuh: FP8 formats, exact float32 conversions of the input types, and encode/decode.
 // Mirrors fp8ref/formats.py: encode_sw repeats _encode's numbered steps 1-7 so the two read side by side.
 //
-// Float arithmetic goes through PTX wrappers (div.rn.f32, mul.rn.f32, max.f32, min.f32, all without .ftz):
+// Float arithmetic goes through PTX wrappers (div.rn.f32, mul.rn.f32, fma.rn.f32, max.f32, min.f32, all without .ftz):
 // IEEE float32 with subnormals whatever -ftz the compile used (CuPy appends -ftz=true to its own compiles),
 // and mul.rn is never contracted into an FMA.
 #pragma once
@@ -20,6 +20,11 @@ struct f16 { u16 bits; };
 // ------------------------------------------------------------------------------------------- IEEE float32
 __device__ __forceinline__ float div_rn(float a, float b) { float r; asm("div.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b)); return r; }
 __device__ __forceinline__ float mul_rn(float a, float b) { float r; asm("mul.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b)); return r; }
+__device__ __forceinline__ float fma_rn(float a, float b, float c) { float r; asm("fma.rn.f32 %0, %1, %2, %3;" : "=f"(r) : "f"(a), "f"(b), "f"(c)); return r; }
+// Two bfloat16 / float16 maxima at once (lanes: bits 0-15, 16-31); like max.f32, the non-NaN operand of a
+// pair; no .ftz, so subnormals are kept.
+__device__ __forceinline__ u32 max_bf16x2(u32 a, u32 b) { u32 r; asm("max.bf16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b)); return r; }
+__device__ __forceinline__ u32 max_f16x2(u32 a, u32 b) { u32 r; asm("max.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b)); return r; }
 // max/min.f32 return the non-NaN operand when exactly one is NaN (IEEE maxNum/minNum).
 __device__ __forceinline__ float max_f32(float a, float b) { float r; asm("max.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b)); return r; }
 __device__ __forceinline__ float min_f32(float a, float b) { float r; asm("min.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b)); return r; }

@@ -173,7 +173,7 @@ def _candidates():
 @pytest.mark.parametrize("index", range(len(_candidates())))
 @pytest.mark.parametrize("out_dtype", OUT_DTYPES)
 def test_every_config(index, out_dtype):
-    """Every instance select_config may pick, on a shape with tails in M, N and a partial last K block
+    """Every instance select_config may pick (cooperative and ping-pong), on a shape with tails in M, N and a partial last K block
     (3 * BLOCK_M + 5 rows: with clusters of two, the last cluster's second block is out of range)."""
     _cupy()
     from fp8cuda import gemm
@@ -192,9 +192,29 @@ def test_persistent_many_tiles():
     rng = np.random.default_rng(5)
     ops = _random_ops(rng, 128 * 40 + 1, 128 * 9 + 7, 400)
     for fast in (True, False):
-        for cluster_m in (1, 2):
+        for cluster_m in (1, 2, 4):
             run_and_check(gemm.f8f8bf16_rowwise, ops, use_fast_accum=fast,
                           config=gemm.GemmConfig(128, 128, 4, cluster_m, group_m=3))
+            run_and_check(gemm.f8f8bf16_rowwise, ops, use_fast_accum=fast,
+                          config=gemm.GemmConfig(64, 128, 4, cluster_m, group_m=3, pingpong=True))
+
+
+def _pingpong_candidates():
+    return [(cfg, fast) for cfg, fast in _candidates() if cfg.pingpong]
+
+
+@pytest.mark.parametrize("index", range(len(_pingpong_candidates())))
+def test_pingpong_alternating_tiles(index):
+    """Ping-pong: more tiles than SMs, so the two consumers of a block take tiles in turn (ordering
+    barriers, ring positions shared between consumers, an odd number of tiles in some blocks); K = 784
+    is 7 K blocks, the last one partial: slow accumulation's unrolled body (4) plus its leftover loop (3)."""
+    _cupy()
+    from fp8cuda import gemm
+
+    cfg, fast = _pingpong_candidates()[index]
+    rng = np.random.default_rng(100 + index)
+    ops = _random_ops(rng, 64 * 30 + 7, 256 * 4 + 5, 784, bias=True)
+    run_and_check(gemm.f8f8bf16_rowwise, ops, use_fast_accum=fast, config=cfg)
 
 
 def test_driver_launch_path(monkeypatch):

@@ -3,7 +3,8 @@
 For every instance ``fp8cuda.gemm.select_config`` can pick: the WGMMA kernel really issues FP8
 warpgroup MMAs (``QGMMA``) and TMA loads (``UTMALDG``), reallocates registers between warpgroups
 (``USETMAXREG``) when it has two consumers, spills nothing to local memory, and ptxas did not
-serialize the wgmma pipeline or ignore setmaxnreg. The level-1 kernel compiles without spills to
+serialize the wgmma pipeline or ignore setmaxnreg. Both schedules (cooperative and ping-pong) are covered:
+``candidate_configs`` lists every instance of either that ``select_config`` can pick. The level-1 kernel compiles without spills to
 tensor-core MMAs (on sm_90 ptxas lowers ``mma.sync ... e4m3`` to conversions plus ``HMMA``).
 """
 
@@ -51,10 +52,12 @@ def test_heuristic_picks_only_built_instances():
     built = {(cfg, fast) for cfg, fast in _wgmma_instances()}
     for m in (1, 64, 65, 1000, 4096, 16384):
         for n in (1, 100, 4096, 6144, 28672, 106496):
-            for fast in (True, False):
-                cfg = gemm.select_config(m, n, 4096, use_fast_accum=fast)
-                assert (cfg, fast) in built, (m, n, fast, cfg)
-                assert cfg.smem_bytes() <= gemm._MAX_SMEM
+            for k in (128, 4096, 16384):
+                for fast in (True, False):
+                    for schedule in (None, "cooperative", "pingpong"):
+                        cfg = gemm.select_config(m, n, k, use_fast_accum=fast, schedule=schedule)
+                        assert (cfg, fast) in built, (m, n, k, fast, schedule, cfg)
+                        assert cfg.smem_bytes() <= gemm._MAX_SMEM
 
 
 def test_wgmma_kernel_sass(wgmma_build):
@@ -67,9 +70,11 @@ def test_wgmma_kernel_sass(wgmma_build):
         assert "QGMMA" in sass, f"{expr}: no FP8 warpgroup MMA (QGMMA)"
         assert "UTMALDG" in sass, f"{expr}: no TMA load"
         assert "HMMA" not in sass, f"{expr}: a non-FP8 MMA path"
-        if "<128," in expr:
+        if "<128," in expr or "_pingpong<" in expr:
             assert "USETMAXREG" in sass, f"{expr}: no register reallocation"
-        if ", 2, true," in expr or ", 2, false," in expr:  # clusters of two: B multicast, remote arrivals
+        if "_pingpong<" in expr:  # the MMA ordering pair: bar.sync (BAR.SYNC) / bar.arrive (BAR.ARV)
+            assert "BAR.ARV" in sass, f"{expr}: no named-barrier arrive (ping-pong ordering)"
+        if re.search(r", [24], (true|false), \d>$", expr):  # clusters of 2 or 4: B multicast, remote arrivals
             assert "UTMALDG.2D.MULTICAST" in sass, f"{expr}: no multicast TMA load"
         _no_local_memory(res, expr)
 

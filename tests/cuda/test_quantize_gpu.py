@@ -154,26 +154,46 @@ def _check_per_row(x_np, ub=None, nt=None, sr=False, seed=0, offset=0, device_ar
     assert_fp8_equal(xq.get(), rq, "e4m3fn", inputs=x_np)
 
 
+def _negative_nan(dtype):
+    return np.array(0xFFC1 if np.dtype(dtype).itemsize == 2 else 0xFFC00001, {2: np.uint16, 4: np.uint32}[np.dtype(dtype).itemsize]).view(dtype)
+
+
 @pytest.mark.parametrize("K", ROW_K)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("policy", ["auto", "deep"])
+@pytest.mark.parametrize("policy", ["auto", "cluster", "deep", "pipe"])
 def test_per_row_every_kernel_configuration(K, dtype, policy, monkeypatch):
-    """3 rows: the cluster kernel where the row is long enough; 17 rows (17 * 8 CTAs > 132 SMs): the
-    one-block-per-row kernel, with the configurations for few rows ("auto") or for many ("deep", forced);
-    offset start: the level-1 kernel."""
+    """3 and 17 rows: the one-block-per-row kernel, with the configurations for few rows ("auto") or for
+    many ("deep", forced); 3 rows, "cluster" (forced): the cluster kernel where the row is long enough; 17
+    rows, "pipe" (forced, default stages, 2 blocks: each loops over 8-9 rows, through every stage): the
+    persistent pipelined kernel; offset start: the level-1 kernel. NaN of both signs (code 0x7F), a zero row, a row with -0 and
+    an inf (s = inf: the division fallback; with scale_ub too), and scale_ub / num_tokens in "pipe"."""
     rng = np.random.default_rng(K)
     if policy == "deep":
         monkeypatch.setattr(Q, "DEEP_MIN_ROWS_PER_SM", 0)
-    for R in ((3, 17) if policy == "auto" else (17,)):
+    if policy == "pipe":
+        monkeypatch.setattr(Q, "PIPE_MIN_ROWS_PER_SM", 0)
+        monkeypatch.setattr(Q, "PIPE_GRID_LIMIT", 2)
+        monkeypatch.setattr(Q, "pipe_stages", Q.default_pipe_stages)
+    if policy == "cluster":
+        monkeypatch.setattr(Q, "CLUSTER_MAX_ROWS", 16)
+    for R in {"auto": (3, 17), "cluster": (3,)}.get(policy, (17,)):
         if R == 17 and K > 16385 and dtype != BF16:
             continue  # keep the host reference cheap
         x = (rng.standard_normal((R, K)) * 2.0 ** rng.integers(-10, 10, (R, 1))).astype(dtype)
         x[0, K // 2] = np.nan
+        x[0, K // 3] = _negative_nan(dtype)
+        x[0, K - 1] = -0.0
         x[2, :] = 0
+        if R == 17:
+            x[5, K // 4] = -np.inf
+            x[6, :] = -0.0
         for sr in (False, True):
             _check_per_row(x, sr=sr, seed=K)
-            if R == 3:
+            if R == 3 and policy == "auto":
                 _check_per_row(x, sr=sr, seed=K, offset=1)  # unaligned start: level-1 kernel
+        if policy == "pipe":
+            _check_per_row(x, ub=1e-3, nt=11)
+            _check_per_row(x, ub=1.0, nt=0, device_args=True)
 
 
 @settings(max_examples=60, deadline=None)

@@ -65,6 +65,28 @@ def test_fast_row_kernel_uses_16_byte_loads(builds):
     res = builds["quantize.cu"]
     for e in [e for e in _EXPRS["quantize.cu"] if "quantize_row_regs" in e or "quantize_row_cluster" in e]:
         assert "LDG.E.128" in res.sass[e], e
+    for e in [e for e in _EXPRS["quantize.cu"] if "quantize_row_pipe" in e]:  # cp.async 16 B, then LDS.128
+        assert "LDGSTS.E.BYPASS.128" in res.sass[e] and "LDS.128" in res.sass[e], e
+
+
+def _elements_per_thread(e: str) -> int:
+    """16-byte vectors per thread times elements per vector, from a quantize_row_{regs,pipe,cluster} name."""
+    args = [a.strip() for a in e.split("<", 1)[1].rstrip(">").split(",")]
+    kE = {"float": 4, "fp8cuda::f16": 8, "fp8cuda::bf16": 8}[args[0]]
+    return int(args[2]) * kE
+
+
+def test_fast_rows_divide_with_one_mul_and_four_fmas(builds):
+    """The round-to-nearest row kernels' fast path (div_by_row): per element one FMUL and four FFMA, no
+    MUFU.RCP (a reciprocal per element would mean the division was not hoisted), bfloat16 amax packed."""
+    res = builds["quantize.cu"]
+    for e in [e for e in _EXPRS["quantize.cu"] if re.search(r"quantize_row_(regs|pipe|cluster)<.*false>$", e)]:
+        n = _elements_per_thread(e)
+        sass = res.sass[e]
+        assert len(re.findall(r"\bFMUL\b", sass)) >= n, e
+        assert len(re.findall(r"\bFFMA\b", sass)) >= 4 * n, e
+        if "bf16" in e:
+            assert re.search(r"\bV?HMNMX2?\.BF16_V2\b", sass), f"{e}: bfloat16 amax not packed"
 
 
 def test_saturating_casts_use_the_hardware_converter(builds):
