@@ -1,6 +1,7 @@
 """Benchmarks (not tests): ``python -m fp8cuda.bench quantize [--markdown PATH] [--json PATH]`` and
-``python -m fp8cuda.bench gemm ...`` (fp8cuda.bench_gemm); ``python -m fp8cuda.bench quantize --tune`` rewrites
-quantize.PIPE_STAGES from timings on this GPU (see ``tune``).
+``python -m fp8cuda.bench gemm ...`` (fp8cuda.bench_gemm); ``decode`` and ``all`` go to
+``python -m fp8cuda bench decode|all`` (fp8cuda/__main__.py: progress bar, JSON, plots);
+``python -m fp8cuda.bench quantize --tune`` rewrites quantize.PIPE_STAGES from timings on this GPU (see ``tune``).
 
 quantize: row-wise e4m3fn quantization of random normal bfloat16 inputs, fp8cuda against the same math in
 eager PyTorch and under ``torch.compile`` (default mode), measured in one run on one device. Every
@@ -330,8 +331,12 @@ def main(argv=None) -> int:
         from . import bench_gemm
 
         return bench_gemm.main(argv[1:])
+    if argv and argv[0] in ("decode", "all"):  # python -m fp8cuda bench ... (fp8cuda/__main__.py)
+        from .__main__ import main as fp8cuda_main
+
+        return fp8cuda_main(["bench", *argv])
     p = argparse.ArgumentParser(prog="python -m fp8cuda.bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("what", choices=["quantize", "gemm"])
+    p.add_argument("what", choices=["quantize", "gemm", "decode", "all"])
     p.add_argument("--markdown", help="write the table into this markdown file (section between markers)")
     p.add_argument("--json", help="write raw numbers here")
     p.add_argument("--variants", action="store_true", help="also time other kernel configurations (tuning)")

@@ -5,16 +5,19 @@ Everything in fp8cuda works on CuPy arrays on the current CuPy stream. ``as_cupy
 memory without a copy (bfloat16 and float8 tensors through a same-width integer view, since DLPack and
 ``cupy.from_dlpack`` do not carry them everywhere); ``to_torch_fp8`` views uint8 codes as a torch float8
 tensor, again without a copy. Mixing streams: wrap the call in ``with cupy.cuda.ExternalStream(
-torch.cuda.current_stream().cuda_stream):`` so the kernels run on torch's stream.
+torch.cuda.current_stream().cuda_stream):`` so the kernels run on torch's stream. On the host,
+``to_ml_dtypes`` / ``from_ml_dtypes`` view uint8 codes as ml_dtypes float8 arrays and back (no copy).
+docs/interop.md has the round trips between CuPy, NumPy and PyTorch.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["as_cupy", "to_torch_fp8", "to_torch"]
+__all__ = ["as_cupy", "to_torch_fp8", "to_torch", "to_ml_dtypes", "from_ml_dtypes"]
 
 _TORCH_FP8 = {"e4m3fn": "float8_e4m3fn", "e5m2": "float8_e5m2", "e4m3fnuz": "float8_e4m3fnuz"}
+_ML_DTYPES_FP8 = {"e4m3fn": "float8_e4m3fn", "e5m2": "float8_e5m2", "e4m3fnuz": "float8_e4m3fnuz"}
 
 
 def _is_torch(x) -> bool:
@@ -70,3 +73,45 @@ def to_torch_fp8(codes, fmt: str = "e4m3fn"):
     if fmt not in _TORCH_FP8:
         raise ValueError(f"fmt: expected one of {sorted(_TORCH_FP8)}, got {fmt!r}")
     return torch.from_dlpack(codes).view(getattr(torch, _TORCH_FP8[fmt]))
+
+
+def to_ml_dtypes(codes, fmt: str = "e4m3fn") -> np.ndarray:
+    """View uint8 FP8 ``codes`` (a NumPy array, host memory) as the ml_dtypes float8 type of ``fmt``, no copy.
+
+    Every code keeps its bit pattern, NaN codes included; arithmetic and ``astype`` then follow ml_dtypes.
+    Device arrays: copy to the host first (``cupy.asnumpy(codes)``, ``tensor.view(torch.uint8).cpu().numpy()``).
+
+    >>> import numpy as np
+    >>> v = to_ml_dtypes(np.array([0x38, 0x7E, 0xFF], np.uint8), "e4m3fn")
+    >>> v.dtype.name, v.astype(np.float32).tolist()
+    ('float8_e4m3fn', [1.0, 448.0, nan])
+    """
+    if not isinstance(codes, np.ndarray):
+        raise TypeError(f"codes: expected a NumPy uint8 array (host memory), got {type(codes).__name__}; "
+                        f"copy device arrays to the host first")
+    if codes.dtype != np.uint8:
+        raise TypeError(f"codes: expected uint8 FP8 codes, got dtype {codes.dtype}")
+    if fmt not in _ML_DTYPES_FP8:
+        raise ValueError(f"fmt: expected one of {sorted(_ML_DTYPES_FP8)}, got {fmt!r}")
+    import ml_dtypes
+
+    return codes.view(getattr(ml_dtypes, _ML_DTYPES_FP8[fmt]))
+
+
+def from_ml_dtypes(x: np.ndarray) -> tuple[np.ndarray, str]:
+    """``(codes, fmt)``: an ml_dtypes float8 array viewed as its uint8 codes (no copy) and its format name,
+    the inverse of ``to_ml_dtypes``.
+
+    >>> import ml_dtypes, numpy as np
+    >>> codes, fmt = from_ml_dtypes(np.array([1.0, -2.0], ml_dtypes.float8_e5m2))
+    >>> [hex(c) for c in codes], fmt
+    (['0x3c', '0xc0'], 'e5m2')
+    """
+    import ml_dtypes
+
+    names = {np.dtype(getattr(ml_dtypes, t)): f for f, t in _ML_DTYPES_FP8.items()}
+    dt = getattr(x, "dtype", None)
+    if not isinstance(x, np.ndarray) or dt not in names:
+        raise TypeError(f"x: expected a NumPy array of an ml_dtypes float8 type ({', '.join(_ML_DTYPES_FP8.values())}), "
+                        f"got {type(x).__name__} of dtype {dt}")
+    return x.view(np.uint8), names[dt]

@@ -1,4 +1,6 @@
 """``python -m fp8ref [formats|example]``: the FP8 format tables and a worked row-wise FP8 GEMM (no GPU).
+``python -m fp8ref check --backend NAME``: the conformance runner (``fp8ref.conformance``; see
+docs/testing-your-backend.md and ``python -m fp8ref check --help``).
 
 ``formats``: per format its bias, max, min normal, min subnormal, NaN and infinity codes, and the values of
 a few representative codes. ``example``: a random bfloat16 activation and weight, both quantized with
@@ -70,9 +72,23 @@ def print_example(seed: int = 0, out=None) -> None:
               f"{bound.max():.3e} (relative Frobenius {np.linalg.norm(bound) / np.linalg.norm(y64):.3e})", file=out)
 
 
+def check(argv) -> int:
+    """``python -m fp8ref check ...``: imported lazily (it needs Hypothesis; the other commands do not)."""
+    from fp8ref.conformance.report import add_arguments, check_main
+
+    parser = argparse.ArgumentParser(prog="python -m fp8ref check",
+                                     description="Run the specification's rules against a backend.")
+    add_arguments(parser)
+    return check_main(parser.parse_args(argv))
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["check"]:
+        return check(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m fp8ref", description=__doc__.splitlines()[0])
-    parser.add_argument("command", nargs="?", choices=("formats", "example"), help="default: both")
+    parser.add_argument("command", nargs="?", choices=("formats", "example"), help="default: both; "
+                        "'check --backend NAME' runs the conformance check (see check --help)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the example's random inputs")
     args = parser.parse_args(argv)
     if args.command in (None, "formats"):

@@ -14,7 +14,7 @@ import numpy as np
 
 from fp8ref.formats import Format, decode, get_format
 
-__all__ = ["assert_fp8_equal", "assert_gemm_within_bound", "encode_ml_dtypes"]
+__all__ = ["assert_fp8_equal", "assert_gemm_within_bound", "encode_ml_dtypes", "check_rule", "RULES"]
 
 _FP8_DTYPES = tuple(np.dtype(t) for t in (ml_dtypes.float8_e4m3fn, ml_dtypes.float8_e4m3fnuz, ml_dtypes.float8_e5m2))
 
@@ -152,3 +152,52 @@ def encode_ml_dtypes(x, fmt: Format | str, *, saturate: bool) -> np.ndarray:
     over = ~np.isfinite(codes.view(fmt.ml_dtype).astype(np.float32)) & ~np.isnan(x32)
     sat = np.uint8(fmt.max_code) | (np.signbit(x32).astype(np.uint8) << np.uint8(7))
     return np.where(over, sat, codes).astype(np.uint8)
+
+
+# ------------------------------------------------------------------------------------------- conformance
+# The conformance runner's rules (fp8ref.conformance; docs/testing-your-backend.md) as pytest-ready functions.
+# Imported lazily: the rules need Hypothesis, the assertions above do not.
+
+def __getattr__(name):
+    if name == "RULES":  # the rule names, in report order
+        from fp8ref.conformance.rules import all_rules
+
+        return tuple(r.name for r in all_rules())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def check_rule(adapter, rule_name: str, examples: int = 100, *, seed=None, accept_variants=()) -> str:
+    """Run one conformance rule (a name of ``RULES``) against ``adapter`` (an object following the adapter
+    protocol of ``fp8ref.conformance.adapters``, or a backend name such as ``"ml_dtypes"``).
+
+    Returns the verdict: ``"pass"``, ``"n/a"`` (the adapter lacks the rule's method) or ``"variant: NAME"``
+    when NAME is in ``accept_variants`` (a per-format verdict ``"variant: e5m2 NAME; ..."`` when every
+    NAME is). Raises AssertionError with Hypothesis' smallest counterexample
+    (input, expected, actual) when the rule fails, or when the backend matches a variant not accepted.
+
+    >>> check_rule("ref", "cast_satfinite", examples=20)
+    'pass'
+    >>> check_rule("ml_dtypes", "cast_satfinite", examples=20, accept_variants=("non-saturating",))
+    'variant: non-saturating'
+    """
+    from fp8ref.conformance import load_adapter, run_rule
+    from fp8ref.conformance.runner import select_rules
+
+    if isinstance(adapter, str):
+        adapter = load_adapter(adapter)
+    res = run_rule(adapter, select_rules([rule_name])[0], examples, seed)
+    if res.verdict in ("pass", "n/a"):
+        return res.verdict
+    if res.verdict.startswith("variant: "):
+        # "variant: NAME", or per format "variant: e4m3fnuz NAME; e5m2 NAME2": every NAME must be accepted
+        from fp8ref.formats import FORMATS
+
+        names = [p.partition(" ")[2] if p.partition(" ")[0] in FORMATS else p
+                 for p in res.verdict.removeprefix("variant: ").split("; ")]
+        if all(n in accept_variants for n in names):
+            return res.verdict
+    c = res.counterexample or {}
+    text = "; ".join(f"{k} {c[k]}" for k in ("input", "expected", "actual", "detail") if c.get(k))
+    raise AssertionError(f"{getattr(adapter, 'name', adapter)}: rule {res.rule} [{res.spec}] {res.verdict} "
+                         f"after {res.examples} examples; smallest counterexample: {text}"
+                         + (f" ({res.note})" if res.note else ""))

@@ -1,0 +1,233 @@
+"""``python -m fp8cuda bench|plot`` on a CPU-only machine: argument parsing, the one-line errors (exit status
+2) when CuPy, a GPU or PyTorch is missing, and the figures drawn from small synthetic results."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from fp8cuda import __main__ as cli
+from fp8cuda import bench_decode, progress
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------------------------------- arguments
+
+def test_parser_accepts_every_sweep_and_option():
+    p = cli.build_parser()
+    for what in ("quantize", "gemm", "decode", "all"):
+        args = p.parse_args(["bench", what, "--quick", "--json", "r.json", "--plot", "r.png"])
+        assert (args.command, args.what, args.quick, args.json, args.plot) == ("bench", what, True, "r.json", "r.png")
+    args = p.parse_args(["bench", "decode", "--models", "8B", "405B", "--rep", "5", "--rounds", "1"])
+    assert args.models == ["8B", "405B"] and args.rep == 5.0 and args.rounds == 1
+    args = p.parse_args(["plot", "r.json", "--out", "f.png"])
+    assert (args.command, args.results, args.out) == ("plot", "r.json", "f.png")
+
+
+@pytest.mark.parametrize("argv", [["bench"], ["bench", "matmul"], ["plot", "r.json"], [],
+                                  ["bench", "decode", "--models", "7B"], ["bench", "gemm", "--shapes", "1,2"]])
+def test_bad_arguments_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(argv)
+    assert e.value.code == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_parse_shapes():
+    assert cli.parse_shapes(["1024,8192,8192", "1,2,16"]) == [(1024, 8192, 8192), (1, 2, 16)]
+    with pytest.raises(ValueError, match="M,N,K"):
+        cli.parse_shapes(["1,0,16"])
+
+
+def test_decode_cases_cover_the_llama_shapes():
+    cases = bench_decode.decode_cases()
+    assert {(n, k) for _, _, n, k in cases} == {nk for nks in bench_decode.MODELS.values() for nk in nks}
+    assert sorted({m for _, m, _, _ in cases}) == [1, 2, 4, 8, 16, 32, 64, 128]
+    quick = bench_decode.decode_cases(quick=True)
+    assert set(quick) <= set(cases) and len(quick) < len(cases)
+    with pytest.raises(ValueError, match="7B"):
+        bench_decode.decode_cases(models=["7B"])
+
+
+# ------------------------------------------------------------------------------------------- no GPU
+
+def _run_main(argv, capsys):
+    code = cli.main(argv)
+    out = capsys.readouterr()
+    return code, out.err.strip().splitlines()
+
+
+def test_no_cupy_is_one_line_and_exit_2(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "cupy", None)  # import cupy -> ImportError
+    code, err = _run_main(["bench", "decode", "--quick"], capsys)
+    assert code == 2 and len(err) == 1 and "CuPy" in err[0]
+
+
+def _fake_cupy(device_count):
+    def get_count():
+        if isinstance(device_count, Exception):
+            raise device_count
+        return device_count
+
+    runtime = types.SimpleNamespace(getDeviceCount=get_count)
+    return types.SimpleNamespace(cuda=types.SimpleNamespace(runtime=runtime))
+
+
+@pytest.mark.parametrize("count", [0, RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected\nmore")])
+def test_no_gpu_is_one_line_and_exit_2(monkeypatch, capsys, count):
+    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy(count))
+    code, err = _run_main(["bench", "gemm"], capsys)
+    assert code == 2 and len(err) == 1 and "no CUDA GPU" in err[0]
+
+
+def test_no_torch_is_one_line_and_exit_2(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy(1))
+    monkeypatch.setitem(sys.modules, "torch", None)
+    code, err = _run_main(["bench", "quantize"], capsys)
+    assert code == 2 and len(err) == 1 and "PyTorch" in err[0]
+
+
+def test_torch_without_gpu_is_one_line_and_exit_2(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy(1))
+    fake_torch = types.SimpleNamespace(cuda=types.SimpleNamespace(is_available=lambda: False))
+    monkeypatch.setitem(sys.modules, "torch", fake_torch)
+    code, err = _run_main(["bench", "all"], capsys)
+    assert code == 2 and len(err) == 1 and "no CUDA GPU" in err[0]
+
+
+def test_module_entry_point_without_gpu():
+    """The real ``python -m fp8cuda`` process: this machine has no GPU (or no CuPy, or no torch)."""
+    pytest.importorskip("numpy")
+    try:
+        import cupy  # noqa: F401
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("a GPU is present")
+    except ImportError:
+        pass
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    r = subprocess.run([sys.executable, "-m", "fp8cuda", "bench", "decode", "--quick"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "fp8cuda.bench", "decode"], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+# ------------------------------------------------------------------------------------------- output
+
+def test_progress_bar_lines_when_not_a_terminal():
+    out = io.StringIO()
+    bar = progress.Progress(4, "decode", stream=out)
+    for i in range(4):
+        bar.step(f"case {i}")
+    bar.close()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 4 and lines[-1].startswith("decode [") and " 4/4 100% " in lines[-1]
+    assert "\r" not in out.getvalue()
+
+
+def _decode_results():
+    rows = []
+    for model in ("8B", "70B"):
+        for (n, k) in bench_decode.MODELS[model]:
+            for m in bench_decode.QUICK_M:
+                t_ours, t_torch = (n * k / 2.5e12 + 3e-6) * (1 + m / 512), (n * k / 2.2e12 + 4e-6) * (1 + m / 400)
+                rows.append(dict(model=model, M=m, N=n, K=k, ours_us=t_ours * 1e6, torch_us=t_torch * 1e6,
+                                 ours_gbs=n * k / t_ours / 1e9, torch_gbs=n * k / t_torch / 1e9,
+                                 ours_tflops=2 * m * n * k / t_ours / 1e12, torch_tflops=2 * m * n * k / t_torch / 1e12,
+                                 ratio=t_torch / t_ours, maxrel=1e-3, config="64x256x6c1"))
+    rows.append(dict(model="405B", M=1, N=18432, K=16384, error="OutOfMemoryError: synthetic"))
+    return dict(schema=1, kind="decode", meta=dict(device="Synthetic H200", date="2026-11-22 02:00 UTC"),
+                ceilings=dict(copy_gbs=4246.0, copies={"eager copy_": 4246.0}, matmul_tflops=1300.0), rows=rows)
+
+
+def _gemm_results():
+    rows = []
+    for (m, n, k) in ((4096, 4096, 4096), (8192, 8192, 8192), (1024, 6144, 4096), (2048, 6144, 4096),
+                      (1024, 57344, 8192)):
+        rows.append(dict(M=m, N=n, K=k, ours_fast_tflops=900.0 + m / 100, torch_fast_tflops=950.0,
+                         ours_slow_tflops=700.0, torch_slow_tflops=800.0, ratio_fast=0.95, ratio_slow=0.9))
+    return dict(schema=1, kind="gemm", meta={}, ceilings=dict(matmul_tflops=1300.0), rows=rows)
+
+
+def _quantize_results():
+    rows = [dict(shape=[m, k], M=m, K=k, us=1e-3 * m * k / 1000 + 2.7, gbs=1000.0 + m / 10, compile_us=5.0 + m * k / 1e6,
+                 eager_us=20.0 + m * k / 5e5, copy_frac=0.5, vs_compile=2.0, vs_eager=8.0)
+            for (m, k) in ((1, 8192), (16, 8192), (1024, 8192), (16384, 16384))]
+    return dict(schema=1, kind="quantize", meta={}, ceilings=dict(copy_gbs=4246.0), rows=rows)
+
+
+def test_decode_table_marks_failures():
+    res = _decode_results()
+    text = bench_decode.format_table(res["rows"], res["ceilings"])
+    assert "FAILED OutOfMemoryError" in text and "% copy" in text
+    assert f"over {len(res['rows']) - 1} cases" in text
+
+
+@pytest.mark.parametrize("make", [_decode_results, _gemm_results, _quantize_results,
+                                  lambda: dict(schema=1, kind="all", results=dict(quantize=_quantize_results(),
+                                                                                  gemm=_gemm_results(),
+                                                                                  decode=_decode_results()))])
+def test_plot_from_json(tmp_path, make):
+    pytest.importorskip("matplotlib")
+    from fp8cuda.plot import plot_results
+
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(make()))
+    out = tmp_path / "fig.png"
+    assert cli.main(["plot", str(path), "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+    assert plot_results(json.loads(path.read_text()), tmp_path / "again.svg").stat().st_size > 0
+
+
+def test_plot_of_legacy_json(tmp_path):
+    pytest.importorskip("matplotlib")
+    q = _quantize_results()
+    legacy = tmp_path / "quantize.json"  # python -m fp8cuda.bench quantize --json
+    legacy.write_text(json.dumps(dict(meta=dict(copy_gbs=4246.0, copies={}), rows=q["rows"], geo={})))
+    assert cli.main(["plot", str(legacy), "--out", str(tmp_path / "q.png")]) == 0
+    rows = tmp_path / "gemm.json"  # python -m fp8cuda.bench gemm --json
+    rows.write_text(json.dumps(_gemm_results()["rows"]))
+    assert cli.main(["plot", str(rows), "--out", str(tmp_path / "g.png")]) == 0
+
+
+def test_plot_of_bad_file_is_one_line(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"hello": 1}))
+    code, err = _run_main(["plot", str(bad), "--out", str(tmp_path / "x.png")], capsys)
+    assert code == 2 and len(err) == 1 and "not a benchmark result" in err[0]
+    code, err = _run_main(["plot", str(tmp_path / "missing.json"), "--out", str(tmp_path / "x.png")], capsys)
+    assert code == 2 and len(err) == 1
+
+
+@pytest.mark.parametrize("module", ["fp8cuda.progress", "fp8cuda.bench_decode", "fp8cuda.plot", "fp8cuda.interop"])
+def test_docstring_examples(module):
+    """The docstring examples of the benchmark, plot and interop modules (fp8cuda/ is not in testpaths)."""
+    import doctest
+    import importlib
+
+    res = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert res.failed == 0 and res.attempted > 0
+
+
+def test_decode_markdown_section_is_spliced(tmp_path):
+    res = _decode_results()
+    path = tmp_path / "benchmarks.md"
+    path.write_text("# Benchmarks\n\n<!-- bench:quantize -->\nkept\n<!-- /bench:quantize -->\n")
+    for _ in range(2):  # the second write replaces the first
+        bench_decode.splice_markdown(path, bench_decode.markdown(res["meta"], res["ceilings"], res["rows"]))
+    text = path.read_text()
+    assert text.count("<!-- bench:decode -->") == 1 and "kept" in text
+    assert "| 8B | 1 | 6144 x 4096 |" in text and "failed: OutOfMemoryError" in text and "4246 GB/s" in text
