@@ -26,8 +26,7 @@ extensions = [
 ]
 source_suffix = {".md": "markdown"}
 root_doc = "index"
-# Working notes that are not pages: CONTRACT.md is the parallel-development contract (folded into spec.md).
-exclude_patterns = ["_build", "CONTRACT.md", "results/*.log", "**/.ipynb_checkpoints"]
+exclude_patterns = ["_build", "results/*.log", "**/.ipynb_checkpoints"]
 
 myst_enable_extensions = ["colon_fence", "substitution"]
 myst_heading_anchors = 3

@@ -1,4 +1,4 @@
-"""FP8 quantizers, dequantizers and casts on the GPU, bit-exact with fp8ref (docs/CONTRACT.md).
+"""FP8 quantizers, dequantizers and casts on the GPU, bit-exact with fp8ref (docs/spec.md S1-S6).
 
 Inputs are CuPy arrays (torch tensors and other CUDA arrays are accepted through fp8cuda.interop) of
 float32, float16 or bfloat16 (``ml_dtypes.bfloat16``), C-contiguous, on the current device; FP8 results

@@ -1,4 +1,4 @@
-// quantize.cu: FP8 quantizers with fp8ref.scale's semantics (docs/CONTRACT.md), bit for bit.
+// quantize.cu: FP8 quantizers with fp8ref.scale's semantics (docs/spec.md S1-S6), bit for bit.
 //
 // Per row (the input viewed as [R, K], row-major, contiguous):
 //   1. amax = max |x| over the row, NaN ignored (max.f32 returns the non-NaN operand)
