@@ -204,7 +204,37 @@ def _binade(v: np.ndarray) -> np.ndarray:
     return np.frexp(v)[1] - 1
 
 
-def emulate_accumulator(xq, wq, *, use_fast_accum: bool, model: AccumulatorModel = HOPPER_FP8):
+def _split_ranges(k: int, k_split, model: AccumulatorModel, use_fast_accum: bool) -> list:
+    """The K ranges ``[(0, b_1), (b_1, b_2), ..., (b_{S-1}, K)]`` of ``k_split`` (None or empty: ``[(0, K)]``).
+
+    ``k_split``: strictly increasing interior boundaries ``0 < b_i < K``, each a multiple of ``model.group``
+    (MMA steps stay aligned) and, with slow accumulation, of ``model.promote_every`` (promotion chunks stay
+    aligned). Anything else is a ValueError naming ``k_split``.
+    """
+    if k_split is None:
+        return [(0, k)]
+    rule = (f"strictly increasing interior K boundaries 0 < b < K = {k}, each a multiple of model.group = "
+            f"{model.group}" + ("" if use_fast_accum else
+                                f" and (slow accumulation) of model.promote_every = {model.promote_every}"))
+    try:
+        ndim = None if isinstance(k_split, (str, bytes)) else np.ndim(k_split)
+    except ValueError:  # a ragged nesting
+        ndim = None
+    if ndim != 1:
+        raise ValueError(f"k_split: expected None or a sequence of {rule} (not a number of splits); "
+                         f"got {k_split!r}")
+    bounds = list(k_split)
+    if not all(isinstance(b, (int, np.integer)) and not isinstance(b, (bool, np.bool_)) for b in bounds):
+        raise ValueError(f"k_split: expected integers ({rule}); got {k_split!r}")
+    bounds = [int(b) for b in bounds]
+    step = model.group if use_fast_accum else int(np.lcm(model.group, model.promote_every))
+    for prev, b in zip([0] + bounds, bounds):
+        if not prev < b < k or b % step:
+            raise ValueError(f"k_split: expected {rule}; got {k_split!r} (boundary {b})")
+    return list(zip([0] + bounds, bounds + [k]))
+
+
+def emulate_accumulator(xq, wq, *, use_fast_accum: bool, model: AccumulatorModel = HOPPER_FP8, k_split=None):
     """Run the accumulator of ``model`` literally (2-D xq): the worst-direction instance of the model.
 
     Per step: the accumulator and the ``group`` exact products are truncated toward -inf to multiples of
@@ -212,15 +242,37 @@ def emulate_accumulator(xq, wq, *, use_fast_accum: bool, model: AccumulatorModel
     leading one. Slow accumulation adds each ``promote_every`` chunk into a float32 register. For tests of
     ``accumulation_error_bound`` and for studying the model; memory is M * N * group float64 per step.
 
+    Split-K: ``k_split = (b_1, ..., b_{S-1})``, strictly increasing interior K boundaries ``0 < b_i < K``,
+    multiples of ``model.group`` and, with slow accumulation, of ``model.promote_every`` (else ValueError).
+    Each K range ``[b_{s-1}, b_s)`` runs the above from zero on its own (chunks counted from the range's
+    start), giving a float32 ``p_s``, and the results are added in float32 in split order,
+    ``((p_0 + p_1) + p_2) + ...``, one round-to-nearest-even each. None or ``()`` is one split: exactly the
+    unsplit accumulator.
+
     >>> x = np.full((1, 8192), 0x38, np.uint8)  # 8192 ones: the partial sums leave 13 bits at 2**13
     >>> float(emulate_accumulator(x, x, use_fast_accum=True)[0, 0]), float(emulate_accumulator(x, x, use_fast_accum=False)[0, 0])
     (8192.0, 8192.0)
+    >>> x = np.full((1, 32768), 0x38, np.uint8)  # past 2**14 one chain keeps multiples of 2: each 1 is cut
+    >>> float(emulate_accumulator(x, x, use_fast_accum=True)[0, 0])
+    16384.0
+    >>> float(emulate_accumulator(x, x, use_fast_accum=True, k_split=[16384])[0, 0])  # two chains of 2**14
+    32768.0
     """
     xq, wq = _check_gemm_args(xq, wq)
     if xq.ndim != 2:
         raise ValueError(f"xq: expected [M, K], got shape {xq.shape}")
+    ranges = _split_ranges(xq.shape[1], k_split, model, use_fast_accum)
     x = decode(xq, E4M3FN, np.float64)
     w = decode(wq, E4M3FN, np.float64)
+    total = None
+    for k0, k1 in ranges:
+        p = _emulate_chain(x[:, k0:k1], w[:, k0:k1], use_fast_accum, model)
+        total = p if total is None else total + p  # float32 + float32: one rounding, in split order
+    return total
+
+
+def _emulate_chain(x: np.ndarray, w: np.ndarray, use_fast_accum: bool, model: AccumulatorModel) -> np.ndarray:
+    """One split of ``emulate_accumulator``: decoded x [M, K'], w [N, K'] -> the float32 register [M, N]."""
     g, f = model.group, model.fraction_bits
     k = x.shape[1]
     per_chunk = k if use_fast_accum else model.promote_every
@@ -264,7 +316,8 @@ def _exact_under_model(xq, wq, model: AccumulatorModel) -> np.ndarray:
         return a < np.ldexp(1.0, np.minimum(q + model.fraction_bits, 1000).astype(np.int64))
 
 
-def accumulation_error_bound(xq, wq, *, use_fast_accum: bool, model: AccumulatorModel = HOPPER_FP8):
+def accumulation_error_bound(xq, wq, *, use_fast_accum: bool, model: AccumulatorModel = HOPPER_FP8,
+                             k_split=None):
     """Bound ``E[..., m, n] >= |acc_impl - acc|`` for an accumulator that follows ``model``.
 
     Derivation (one output element; ``S_j`` the exact partial sum after j MMA steps, ``e_j`` the bound
@@ -277,36 +330,63 @@ def accumulation_error_bound(xq, wq, *, use_fast_accum: bool, model: Accumulator
     ``P_j`` is bounded by (max |x| over the step) * (max |w| over the step). All sums are exact (K <=
     MAX_K), so the bound is rigorous under the model. Where ``_exact_under_model`` proves the
     accumulation exact (small-integer-like data) the bound is 0. NaN inputs give NaN bounds.
+
+    Split-K (``k_split``, as in ``emulate_accumulator``): split s runs the above from zero over its K
+    range (fast: one chain; slow: its own float32 register), so its float32 result ``p_s`` lies within
+    ``e_s`` of its exact sum ``T_s``. The results are added in float32 in split order. Let ``R`` be the
+    running float32 sum, ``T`` the exact sum of the same splits and ``|R - T| <= E`` (``R = p_0``,
+    ``E = e_0`` after the first split: no add rounds it). Adding split s gives
+    ``fl(R + p_s) = (R + p_s)(1 + d)``, ``|d| <= 2**-24``, with ``|R + p_s| <= |T + T_s| + E + e_s``; so with
+    ``T <- T + T_s``: ``E <- E + e_s + 2**-24 (|T| + E + e_s)``, the promotion recursion again. One split
+    is the bound above.
     """
     xq, wq = _check_gemm_args(xq, wq)
     x = decode(xq, E4M3FN, np.float64)
     w = decode(wq, E4M3FN, np.float64)
-    g, f = model.group, 2.0 ** -model.fraction_bits
+    g = model.group
     k = x.shape[-1]
+    ranges = _split_ranges(k, k_split, model, use_fast_accum)
     steps = -(-k // g)
     xmax, wmax = _step_maxima(x, g, steps), _step_maxima(w, g, steps)
-    per_chunk = steps if use_fast_accum else max(1, model.promote_every // g)
-    out_shape = x.shape[:-1] + (w.shape[0],)
-    total = np.zeros(out_shape)  # exact partial sum over all K so far
-    err = np.zeros(out_shape)  # fast: the bound itself; slow: bound on the float32 register
-    chunk_sum, chunk_err = np.zeros(out_shape), np.zeros(out_shape)
+    total = err = None  # exact sum of the splits so far; bound on their float32 sum
     with np.errstate(invalid="ignore", over="ignore"):
-        for j in range(steps):
-            ks = slice(j * g, (j + 1) * g)
-            step = x[..., ks] @ w[:, ks].T
-            p_j = xmax[..., j, None] * wmax[:, j]
-            m_j = np.maximum(np.abs(chunk_sum) + chunk_err, p_j)
-            t_j = (g + 1) * f * m_j
-            chunk_sum = chunk_sum + step
-            chunk_err = chunk_err + t_j + f * (np.abs(chunk_sum) + chunk_err + t_j)
-            if use_fast_accum:
-                continue
-            if (j + 1) % per_chunk == 0 or j == steps - 1:  # promote the chunk into the float32 register
-                total = total + chunk_sum
-                err = err + chunk_err + _U32 * (np.abs(total) + err + chunk_err)
-                chunk_sum, chunk_err = np.zeros(out_shape), np.zeros(out_shape)
-    bound = chunk_err if use_fast_accum else err
-    return np.where(_exact_under_model(xq, wq, model), 0.0, bound)
+        for k0, k1 in ranges:  # boundaries are multiples of g: split s covers steps k0 // g .. ceil(k1 / g) - 1
+            t_s, e_s = _split_bound(x, w, xmax, wmax, range(k0 // g, -(-k1 // g)), use_fast_accum, model)
+            if total is None:
+                total, err = t_s, e_s
+            else:
+                total = total + t_s
+                err = err + e_s + _U32 * (np.abs(total) + err + e_s)
+    # The zero bound stays valid for any k_split: the lemma of _exact_under_model bounds every partial sum
+    # of any subset of the products (every chain, chunk, split and sum of splits) by A < 2**(q + F) on the
+    # grid of 2**q, so every float32 add (promotion, or adding split results) is exact too: at most F <= 24
+    # significant bits, which the unsplit promotion already needs.
+    return np.where(_exact_under_model(xq, wq, model), 0.0, err)
+
+
+def _split_bound(x, w, xmax, wmax, steps: range, use_fast_accum: bool, model: AccumulatorModel):
+    """(exact sum, error bound) of one split of ``accumulation_error_bound`` over MMA steps ``steps``."""
+    g, f = model.group, 2.0 ** -model.fraction_bits
+    per_chunk = len(steps) if use_fast_accum else max(1, model.promote_every // g)
+    out_shape = x.shape[:-1] + (w.shape[0],)
+    total = np.zeros(out_shape)  # exact partial sum over the split so far
+    err = np.zeros(out_shape)  # bound on the split's float32 register (slow accumulation)
+    chunk_sum, chunk_err = np.zeros(out_shape), np.zeros(out_shape)
+    for i, j in enumerate(steps):
+        ks = slice(j * g, (j + 1) * g)
+        step = x[..., ks] @ w[:, ks].T
+        p_j = xmax[..., j, None] * wmax[:, j]
+        m_j = np.maximum(np.abs(chunk_sum) + chunk_err, p_j)
+        t_j = (g + 1) * f * m_j
+        chunk_sum = chunk_sum + step
+        chunk_err = chunk_err + t_j + f * (np.abs(chunk_sum) + chunk_err + t_j)
+        if use_fast_accum:
+            continue
+        if (i + 1) % per_chunk == 0 or i == len(steps) - 1:  # promote the chunk into the float32 register
+            total = total + chunk_sum
+            err = err + chunk_err + _U32 * (np.abs(total) + err + chunk_err)
+            chunk_sum, chunk_err = np.zeros(out_shape), np.zeros(out_shape)
+    return (chunk_sum, chunk_err) if use_fast_accum else (total, err)
 
 
 def _ulp(v: np.ndarray, dtype) -> np.ndarray:
@@ -337,13 +417,15 @@ def _epilogue_bound(acc, e_acc, scale, bias32, output_dtype):
 
 
 def gemm_error_bound(xq, wq, x_scale, w_scale, bias=None, *, use_fast_accum: bool,
-                     output_dtype=ml_dtypes.bfloat16, model: AccumulatorModel = HOPPER_FP8) -> np.ndarray:
+                     output_dtype=ml_dtypes.bfloat16, model: AccumulatorModel = HOPPER_FP8,
+                     k_split=None) -> np.ndarray:
     """Per-element bound on ``|y_impl - f8f8bf16_rowwise(...)|`` (float64, shape of the output).
 
     ``y_impl`` is any implementation whose accumulator follows ``model`` (Hopper's FP8 tensor cores by
     default), fast accumulation (``use_fast_accum=True``: one accumulator through all K) or float32
     promotion every ``model.promote_every`` K (``use_fast_accum=False``), and whose epilogue computes
     ``acc * x_scale * w_scale + bias`` in float32 in any association, rounding once to ``output_dtype``.
+    ``k_split``: the implementation's split-K boundaries (``accumulation_error_bound``; None: no split).
     Sum of ``accumulation_error_bound`` carried through the epilogue (``_epilogue_bound``).
     NaN where the reference is NaN.
 
@@ -361,7 +443,7 @@ def gemm_error_bound(xq, wq, x_scale, w_scale, bias=None, *, use_fast_accum: boo
     n = wq.shape[0]
     x_scale = _check_vector(x_scale, "x_scale", xq.shape[:-1]).astype(np.float64)
     w_scale = _check_vector(w_scale, "w_scale", (n,)).astype(np.float64)
-    e_acc = accumulation_error_bound(xq, wq, use_fast_accum=use_fast_accum, model=model)
+    e_acc = accumulation_error_bound(xq, wq, use_fast_accum=use_fast_accum, model=model, k_split=k_split)
     with np.errstate(invalid="ignore", over="ignore"):
         scale = x_scale[..., None] * w_scale  # exact in float64
         return _epilogue_bound(exact_dot(xq, wq), e_acc, scale, _bias32(bias, n).astype(np.float64),
@@ -369,11 +451,12 @@ def gemm_error_bound(xq, wq, x_scale, w_scale, bias=None, *, use_fast_accum: boo
 
 
 def gemm_error_bound_tensorwise(xq, wq, scale, bias=None, *, use_fast_accum: bool,
-                                output_dtype=ml_dtypes.bfloat16, model: AccumulatorModel = HOPPER_FP8):
+                                output_dtype=ml_dtypes.bfloat16, model: AccumulatorModel = HOPPER_FP8,
+                                k_split=None):
     """``gemm_error_bound`` for ``f8f8bf16`` (one float32 scale)."""
     xq, wq = _check_gemm_args(xq, wq)
     s = float(np.asarray(scale, np.float32).reshape(()))
-    e_acc = accumulation_error_bound(xq, wq, use_fast_accum=use_fast_accum, model=model)
+    e_acc = accumulation_error_bound(xq, wq, use_fast_accum=use_fast_accum, model=model, k_split=k_split)
     with np.errstate(invalid="ignore", over="ignore"):
         return _epilogue_bound(exact_dot(xq, wq), e_acc, np.float64(s),
                                _bias32(bias, wq.shape[0]).astype(np.float64), output_dtype)

@@ -81,7 +81,7 @@ def assert_fp8_equal(actual, expected, fmt: Format | str, *, inputs=None) -> Non
 
 
 def assert_gemm_within_bound(actual, xq, wq, x_scale, w_scale, bias=None, *, use_fast_accum: bool,
-                             output_dtype=ml_dtypes.bfloat16) -> None:
+                             output_dtype=ml_dtypes.bfloat16, k_split=None) -> None:
     """Assert a row-wise scaled FP8 GEMM result lies within ``gemm_error_bound`` of the reference.
 
     ``actual``: [M, N] (or [B, M, N]) result of an implementation; the other arguments as for
@@ -90,14 +90,15 @@ def assert_gemm_within_bound(actual, xq, wq, x_scale, w_scale, bias=None, *, use
     (how CuPy without bfloat16 support holds it). Checks: same shape; NaN exactly where the reference is
     NaN; elsewhere ``|actual - ref| <= bound`` elementwise (an infinity must match the reference's
     exactly unless the bound there is infinite). On failure reports the count and the worst element (largest
-    ``|actual - ref| / bound``): index, actual, ref, bound and ratio.
+    ``|actual - ref| / bound``): index, actual, ref, bound and ratio. ``k_split``: the implementation's
+    split-K boundaries (interior K offsets; see ``fp8ref.gemm.accumulation_error_bound``), None for none.
     """
     from fp8ref.gemm import f8f8bf16_rowwise, gemm_error_bound
 
     args = (xq, wq, x_scale, w_scale, bias)
     ref = np.asarray(f8f8bf16_rowwise(*args, use_fast_accum=use_fast_accum, output_dtype=output_dtype))
-    bound = np.asarray(gemm_error_bound(*args, use_fast_accum=use_fast_accum, output_dtype=output_dtype),
-                       dtype=np.float64)
+    bound = np.asarray(gemm_error_bound(*args, use_fast_accum=use_fast_accum, output_dtype=output_dtype,
+                                        k_split=k_split), dtype=np.float64)
     act = _to_numpy(actual)
     if act.dtype == np.uint16 and np.dtype(output_dtype) == np.dtype(ml_dtypes.bfloat16):
         act = act.view(ml_dtypes.bfloat16)  # bfloat16 stored as uint16 (CuPy builds without bfloat16)

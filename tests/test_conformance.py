@@ -251,3 +251,51 @@ def test_fp8cuda_adapter_plumbing_on_the_cpu():
     results = run_checks(adapter, examples=10)
     assert {r.rule: r.verdict for r in results} == {
         name: "n/a" if name.startswith("gemm_tensorwise") else "pass" for name in RULES}
+
+
+class SplitK(RefAdapter):
+    """A split-K GEMM: the model accumulator (worst direction) per split of 64 K (fast) or 128 K (slow),
+    split results added in float32 in order, a float32 epilogue; ``gemm_k_split`` tells the rules so."""
+
+    def __init__(self):
+        self.calls = []
+
+    @staticmethod
+    def _k_split(k, fast):
+        step = 64 if fast else 128
+        return tuple(range(step, k, step)) or None
+
+    def gemm_k_split(self, m, n, k, use_fast_accum):
+        self.calls.append((m, n, k, use_fast_accum))
+        return self._k_split(k, use_fast_accum)
+
+    def _acc(self, xq, wq, fast):
+        return gemm.emulate_accumulator(xq, wq, use_fast_accum=fast, k_split=self._k_split(xq.shape[1], fast))
+
+    def f8f8bf16_rowwise(self, xq, wq, x_scale, w_scale, bias, use_fast_accum):
+        b = np.zeros(wq.shape[0], np.float32) if bias is None else bias.astype(np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return (self._acc(xq, wq, use_fast_accum) * x_scale[:, None] * w_scale + b).astype(BF16)
+
+    def f8f8bf16(self, xq, wq, scale_, use_fast_accum):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return (self._acc(xq, wq, use_fast_accum) * scale_).astype(BF16)
+
+
+class BadSplit(RefAdapter):
+    """The reference GEMM with a hook that answers boundaries B4 refuses (not a multiple of 32)."""
+
+    def gemm_k_split(self, m, n, k, use_fast_accum):
+        return (8,)
+
+
+def test_gemm_rules_use_the_adapter_k_split_hook():
+    rules = [r for r in RULES if r.startswith("gemm_")]
+    adapter = SplitK()
+    assert {r.rule: r.verdict for r in run_checks(adapter, examples=8, rules=rules)} == dict.fromkeys(rules, "pass")
+    assert {fast for _, _, _, fast in adapter.calls} == {True, False}
+    assert any(k > 128 for _, _, k, _ in adapter.calls)  # some examples were split in both modes
+    # the hook's answer reaches the bound of both GEMM rules: boundaries that break B4 fail, naming k_split
+    for rule in ("gemm_rowwise_fast_accum", "gemm_tensorwise_slow_accum"):
+        res = run_rule(BadSplit(), _rule(rule), examples=5)
+        assert res.failed and "ValueError: k_split" in res.counterexample["actual"], res

@@ -202,3 +202,168 @@ def test_bound_is_nan_exactly_where_the_reference_is():
     ref = f8f8bf16_rowwise(xq, wq, np.ones(4, F32), np.ones(3, F32)).astype(F32)
     bound = gemm_error_bound(xq, wq, np.ones(4, F32), np.ones(3, F32), use_fast_accum=True)
     np.testing.assert_array_equal(np.isnan(bound), np.isnan(ref))
+
+
+# ---- split-K accumulation (B4) --------------------------------------------------------------------------
+
+def _swamping(rng, shape):
+    """Half ones, half 2**-6: a large same-sign sum with small addends (scripts/validate_accumulator.py)."""
+    return encode(np.where(rng.uniform(size=shape) < 0.5, 1.0, 2.0**-6).astype(F32), E4M3FN, saturate=True)
+
+
+def _uneven_split(rng, k, n_splits, step):
+    """``n_splits - 1`` distinct interior boundaries on the grid of ``step``, drawn at random (uneven splits)."""
+    return tuple(int(b) for b in np.sort(rng.choice(np.arange(step, k, step), n_splits - 1, replace=False)))
+
+
+@pytest.mark.parametrize("kind", ["randn", "positive", "wide", "swamping"])
+@pytest.mark.parametrize("fast", [True, False])
+def test_split_accumulator_stays_within_its_split_bound(kind, fast):
+    rng = np.random.default_rng(12)
+    k = 1056  # not a multiple of 128: the last split ends in a partial promotion chunk
+    make = _swamping if kind == "swamping" else lambda r, s: quantized(r, s, kind)
+    xq, wq = make(rng, (5, k)), make(rng, (4, k))
+    acc = exact_dot(xq, wq)
+    step = 32 if fast else 128
+    for n_splits in range(2, 9):
+        k_split = _uneven_split(rng, k, n_splits, step)
+        err = np.abs(emulate_accumulator(xq, wq, use_fast_accum=fast, k_split=k_split).astype(np.float64) - acc)
+        bound = accumulation_error_bound(xq, wq, use_fast_accum=fast, k_split=k_split)
+        assert (err <= bound).all(), (k_split, np.max(err / bound))
+
+
+def _unsplit_emulation(xq, wq, fast, model):
+    """``emulate_accumulator`` as it was before ``k_split`` (frozen copy): the no-split behaviour to keep."""
+    from fp8ref.gemm import _binade, _truncate
+    x, w = decode(xq, E4M3FN, np.float64), decode(wq, E4M3FN, np.float64)
+    g, f, k = model.group, model.fraction_bits, x.shape[1]
+    per_chunk = k if fast else model.promote_every
+    reg = np.zeros((x.shape[0], w.shape[0]), np.float32)
+    for c0 in range(0, k, per_chunk):
+        c = np.zeros(reg.shape)
+        for j in range(c0, min(c0 + per_chunk, k), g):
+            terms = np.concatenate([c[..., None], x[:, None, j:j + g] * w[None, :, j:j + g]], axis=-1)
+            e = _binade(np.max(np.abs(terms), axis=-1))[..., None]
+            s = np.sum(_truncate(terms, e, f), axis=-1)
+            c = _truncate(s, _binade(s), f)
+        reg = reg + c.astype(np.float32)
+    return reg
+
+
+def _unsplit_bound(xq, wq, fast, model):
+    """``accumulation_error_bound`` as it was before ``k_split`` (frozen copy)."""
+    from fp8ref.gemm import _U32, _exact_under_model, _step_maxima
+    x, w = decode(xq, E4M3FN, np.float64), decode(wq, E4M3FN, np.float64)
+    g, f, k = model.group, 2.0 ** -model.fraction_bits, x.shape[-1]
+    steps = -(-k // g)
+    xmax, wmax = _step_maxima(x, g, steps), _step_maxima(w, g, steps)
+    per_chunk = steps if fast else max(1, model.promote_every // g)
+    shape = x.shape[:-1] + (w.shape[0],)
+    total, err, chunk_sum, chunk_err = (np.zeros(shape) for _ in range(4))
+    with np.errstate(invalid="ignore", over="ignore"):
+        for j in range(steps):
+            ks = slice(j * g, (j + 1) * g)
+            m_j = np.maximum(np.abs(chunk_sum) + chunk_err, xmax[..., j, None] * wmax[:, j])
+            t_j = (g + 1) * f * m_j
+            chunk_sum = chunk_sum + x[..., ks] @ w[:, ks].T
+            chunk_err = chunk_err + t_j + f * (np.abs(chunk_sum) + chunk_err + t_j)
+            if not fast and ((j + 1) % per_chunk == 0 or j == steps - 1):
+                total = total + chunk_sum
+                err = err + chunk_err + _U32 * (np.abs(total) + err + chunk_err)
+                chunk_sum, chunk_err = np.zeros(shape), np.zeros(shape)
+    return np.where(_exact_under_model(xq, wq, model), 0.0, chunk_err if fast else err)
+
+
+@pytest.mark.parametrize("model", [AccumulatorModel(), AccumulatorModel(group=16, fraction_bits=10, promote_every=64)])
+def test_no_split_is_bit_identical_to_the_unsplit_accumulator(model):
+    rng = np.random.default_rng(13)
+    xq, wq = quantized(rng, (2, 3, 1000), "wide"), quantized(rng, (4, 1000), "positive")
+    xq[0, 1, 7] = 0x7F  # a NaN row
+    for fast in (True, False):
+        old_bound = _unsplit_bound(xq, wq, fast, model)
+        for k_split in (None, (), [], np.array([], np.int64)):
+            new = emulate_accumulator(xq[1], wq, use_fast_accum=fast, model=model, k_split=k_split)
+            assert new.tobytes() == _unsplit_emulation(xq[1], wq, fast, model).tobytes()
+            new = accumulation_error_bound(xq, wq, use_fast_accum=fast, model=model, k_split=k_split)
+            assert new.tobytes() == old_bound.tobytes()
+
+
+def test_split_changes_the_emulation_and_the_bound():
+    # products: 128 x 448**2 = 25690112 (exact in the chain: 128 * 49 < 2**13 units of 2**12), then 1, then 1.
+    # One split: each 1 is lost (truncated in the FP8 chain; a float32 tie to even in the register, ulp 2).
+    # Split at 128: the second split sums 1 + 1 = 2 exactly and 25690112 + 2 is a float32.
+    x = np.zeros((1, 384), np.uint8)
+    x[0, :128], x[0, 128], x[0, 256] = 0x7E, 0x38, 0x38
+    for fast in (True, False):
+        assert float(emulate_accumulator(x, x, use_fast_accum=fast)[0, 0]) == 128 * 448**2
+        assert float(emulate_accumulator(x, x, use_fast_accum=fast, k_split=(128,))[0, 0]) == 128 * 448**2 + 2
+    # fast accumulation: four chains of 1024 lose far less than one of 4096, and the bound says so
+    rng = np.random.default_rng(14)
+    xq, wq = quantized(rng, (6, 4096), "positive"), quantized(rng, (6, 4096), "positive")
+    k_split = (1024, 2048, 3072)
+    split_bound = accumulation_error_bound(xq, wq, use_fast_accum=True, k_split=k_split)
+    assert (split_bound < accumulation_error_bound(xq, wq, use_fast_accum=True) / 2).all()
+
+
+def test_split_bound_detects_a_lost_split():
+    # A split-K reduction that loses its first split (128 K) on same-sign data must fail the split bound.
+    rng = np.random.default_rng(15)
+    xq, wq = quantized(rng, (16, 2048), "positive"), quantized(rng, (16, 2048), "positive")
+    k_split = (128, 1024, 1536)
+    broken = exact_dot(xq[:, 128:], wq[:, 128:])
+    for fast in (True, False):
+        bound = accumulation_error_bound(xq, wq, use_fast_accum=fast, k_split=k_split)
+        assert (np.abs(broken - exact_dot(xq, wq)) > bound).all()
+
+
+def test_exactness_lemma_covers_splits():
+    rng = np.random.default_rng(16)
+    small = np.array([0x00, 0x38, 0xB8, 0x40, 0xC0], np.uint8)
+    xq, wq = rng.choice(small, (8, 1024)), rng.choice(small, (8, 1024))
+    for fast in (True, False):
+        k_split = (128, 384, 896)
+        assert (accumulation_error_bound(xq, wq, use_fast_accum=fast, k_split=k_split) == 0).all()
+        np.testing.assert_array_equal(emulate_accumulator(xq, wq, use_fast_accum=fast, k_split=k_split),
+                                      exact_dot(xq, wq))
+
+
+def test_gemm_bounds_take_the_split():
+    rng = np.random.default_rng(17)
+    m, n, k = 6, 5, 640
+    xq, wq = quantized(rng, (m, k), "randn"), quantized(rng, (n, k), "wide")
+    xs, ws = rng.uniform(1e-3, 1, m).astype(F32), rng.uniform(1e-3, 1, n).astype(F32)
+    for fast, k_split in ((True, (96, 320, 352)), (False, (256, 384))):
+        acc = emulate_accumulator(xq, wq, use_fast_accum=fast, k_split=k_split)
+        ref = f8f8bf16_rowwise(xq, wq, xs, ws, output_dtype=F32).astype(np.float64)
+        impl = (acc * (xs[:, None] * ws[None, :])).astype(np.float64)
+        bound = gemm_error_bound(xq, wq, xs, ws, use_fast_accum=fast, output_dtype=F32, k_split=k_split)
+        assert (np.abs(impl - ref) <= bound).all()
+        t_ref = f8f8bf16(xq, wq, F32(0.5), output_dtype=F32).astype(np.float64)
+        t_bound = gemm_error_bound_tensorwise(xq, wq, F32(0.5), use_fast_accum=fast, output_dtype=F32,
+                                              k_split=k_split)
+        assert (np.abs((acc * F32(0.5)).astype(np.float64) - t_ref) <= t_bound).all()
+        with pytest.raises(ValueError, match="k_split"):
+            gemm_error_bound_tensorwise(xq, wq, F32(0.5), use_fast_accum=fast, k_split=(k,))
+
+
+@pytest.mark.parametrize("k_split,fast,why", [
+    (4, True, "not a number of splits"),  # S given instead of the boundaries
+    ("128", True, "sequence"),
+    ([[128]], True, "sequence"),
+    ([128.0], True, "integers"),
+    ([True], True, "integers"),
+    ([256, 128], True, "boundary 128"),  # not increasing
+    ([128, 128], True, "boundary 128"),
+    ([0], True, "boundary 0"),
+    ([512], True, "boundary 512"),  # = K
+    ([48], True, "multiple of model.group = 32"),
+    ([64], False, "promote_every = 128"),  # slow: promotion chunks must stay aligned
+])
+def test_bad_k_split_is_named(k_split, fast, why):
+    xq = np.zeros((2, 512), np.uint8)
+    for fn in (emulate_accumulator, accumulation_error_bound):
+        with pytest.raises(ValueError, match="k_split") as info:
+            fn(xq, xq, use_fast_accum=fast, k_split=k_split)
+        assert why in str(info.value)
+    with pytest.raises(ValueError, match="k_split"):
+        gemm_error_bound(xq, xq, np.ones(2, F32), np.ones(2, F32), use_fast_accum=fast, k_split=k_split)

@@ -170,3 +170,22 @@ def test_gemm_shape_and_infinity():
     ref = f8f8bf16_rowwise(xq, wq, *big, use_fast_accum=True)
     assert np.isposinf(ref.astype(np.float64)).all()
     assert_gemm_within_bound(ref, xq, wq, *big, use_fast_accum=True)
+
+
+def test_gemm_bound_takes_the_split():
+    """``k_split`` reaches the bound: a result between the split and the unsplit bound passes only unsplit."""
+    rng = np.random.default_rng(3)
+    xq = encode(rng.uniform(0, 2, (3, 2048)).astype(np.float32), "e4m3fn", saturate=True)
+    wq = encode(rng.uniform(0, 2, (4, 2048)).astype(np.float32), "e4m3fn", saturate=True)
+    ops = (xq, wq, np.float32([1, 0.5, 2]), np.float32([1, 0.25, 4, 1]), None)
+    k_split = (512, 1024, 1536)
+    kw = dict(use_fast_accum=True, output_dtype=np.float32)
+    ref = f8f8bf16_rowwise(*ops, **kw).astype(np.float64)
+    split, whole = gemm_error_bound(*ops, **kw, k_split=k_split), gemm_error_bound(*ops, **kw)
+    assert (split < whole).all()  # four short fast-accumulation chains lose less than one long one
+    actual = ref + (split + whole) / 2
+    assert_gemm_within_bound(actual, *ops, **kw)
+    with pytest.raises(AssertionError, match="outside the error bound at 12 of 12"):
+        assert_gemm_within_bound(actual, *ops, **kw, k_split=k_split)
+    with pytest.raises(ValueError, match="k_split"):
+        assert_gemm_within_bound(ref, *ops, **kw, k_split=(100,))

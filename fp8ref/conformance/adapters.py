@@ -14,8 +14,13 @@ converts to and from its backend's arrays). A rule whose method is missing is re
 
 Optional attributes: ``formats`` (the FP8 formats it takes; default all three), ``input_dtypes`` (default
 float32, bfloat16, float16), ``description`` (shown in the report), ``na_reasons`` ({method: why it is
-missing}, shown beside n/a). A method may raise
-``Unsupported`` for one example (a shape it does not take): that example is skipped.
+missing}, shown beside n/a), and the method ``gemm_k_split(m, n, k, use_fast_accum) -> k_split or None``
+for a GEMM that splits K: the interior K boundaries its kernel uses for that shape and mode (strictly
+increasing, multiples of ``HOPPER_FP8.group`` = 32 and, with slow accumulation, of ``promote_every`` = 128;
+None or () for no split), each split accumulated on its own and the float32 results added in split order.
+The GEMM rules then hold the result to the split-K bound (``gemm_error_bound(..., k_split=...)``,
+docs/spec.md B4). A method may raise ``Unsupported`` for one example (a shape it does not take): that
+example is skipped.
 """
 
 from __future__ import annotations

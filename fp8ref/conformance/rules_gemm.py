@@ -2,7 +2,9 @@
 
 The reference is fp8ref's exact-accumulation GEMM; a backend may differ from it by at most
 ``gemm_error_bound`` (row-wise) or ``gemm_error_bound_tensorwise``, with NaN exactly where the reference
-has NaN (a NaN code poisons its row and column). Output bfloat16.
+has NaN (a NaN code poisons its row and column). Output bfloat16. An adapter whose kernel splits K
+says how through the optional ``gemm_k_split(m, n, k, use_fast_accum)`` (interior K boundaries or None):
+the bound is then the split-K one (docs/spec.md B4).
 """
 
 from __future__ import annotations
@@ -65,11 +67,18 @@ def _describe(xq, wq, scales: str, bias):
     return text
 
 
+def adapter_k_split(adapter, m: int, n: int, k: int, fast: bool):
+    """The adapter's split-K boundaries for this GEMM (its optional ``gemm_k_split``), None without the hook."""
+    hook = getattr(adapter, "gemm_k_split", None)
+    return None if hook is None else hook(m, n, k, fast)
+
+
 def _check_rowwise(fast: bool):
     def check(adapter, example, expected=None):
         xq, wq, xs, ws, bias = example
         ref = f8f8bf16_rowwise(xq, wq, xs, ws, bias, use_fast_accum=fast)
-        bound = gemm_error_bound(xq, wq, xs, ws, bias, use_fast_accum=fast)
+        k_split = adapter_k_split(adapter, xq.shape[0], wq.shape[0], xq.shape[1], fast)
+        bound = gemm_error_bound(xq, wq, xs, ws, bias, use_fast_accum=fast, k_split=k_split)
         got = adapter.f8f8bf16_rowwise(xq, wq, xs, ws, bias, fast)
         scales = lambda m, n: f"x_scale[{m}]={float(xs[m])!r}, w_scale[{n}]={float(ws[n])!r}"  # noqa: E731
         compare_within_bound(got, ref, bound, _describe(xq, wq, scales, bias))
@@ -85,7 +94,8 @@ def _check_tensorwise(fast: bool):
     def check(adapter, example, expected=None):
         (xq, wq, _, _, _), s = example
         ref = f8f8bf16(xq, wq, s, use_fast_accum=fast)
-        bound = gemm_error_bound_tensorwise(xq, wq, s, use_fast_accum=fast)
+        k_split = adapter_k_split(adapter, xq.shape[0], wq.shape[0], xq.shape[1], fast)
+        bound = gemm_error_bound_tensorwise(xq, wq, s, use_fast_accum=fast, k_split=k_split)
         got = adapter.f8f8bf16(xq, wq, s, fast)
         compare_within_bound(got, ref, bound, _describe(xq, wq, lambda m, n: f"scale={float(s)!r}", None))
     return check
