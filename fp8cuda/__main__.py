@@ -8,7 +8,8 @@ ceilings are measured in the same run: copy bandwidth (``fp8cuda.bench.copy_band
 
   quantize  row-wise e4m3fn quantization vs torch eager and torch.compile (``fp8cuda.bench``)
   gemm      row-wise FP8 GEMM vs torch._scaled_mm, square and Llama-3 shapes (``fp8cuda.bench_gemm``)
-  decode    the same GEMM at M = 1..128 on Llama-3 8B/70B/405B weights (``fp8cuda.bench_decode``)
+  decode    the same GEMM at M = 1..128 on Llama-3 8B/70B/405B weights, CUDA-graph replays with rotated
+            weights, then a 32-layer Llama-3-8B decode step's 128 GEMMs in one graph (``fp8cuda.bench_decode``)
   all       the three, ceilings measured once
 
 ``plot``: redraws a figure from a ``--json`` file, offline (matplotlib, no GPU). Without CuPy, a GPU or
@@ -89,14 +90,28 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--models", nargs="+", choices=["8B", "70B", "405B"], help="decode: only these Llama-3 sizes")
     b.add_argument("--shapes", nargs="+", metavar="M,N,K", help="gemm: explicit shapes instead of the sweep")
     b.add_argument("--rep", type=float, default=None,
-                   help="milliseconds measured per timing (default: gemm 40, decode 20)")
+                   help="milliseconds measured per timing (default: gemm 40; decode 20 ms of graph replays, "
+                        "at least 20 replays)")
     b.add_argument("--rounds", type=int, default=3, help="alternating ours/torch rounds per case (median)")
     b.add_argument("--no-ceilings", action="store_true", help="skip measuring copy bandwidth and matmul peak")
+    b.add_argument("--m", nargs="+", type=_positive_int, metavar="M",
+                   help="decode: only these M (default 1 2 4 8 16 32 64 128; --quick 1 8 32 128)")
+    step = b.add_mutually_exclusive_group()
+    step.add_argument("--no-step", action="store_true",
+                      help="decode: skip the decode-step measurement (32-layer Llama-3-8B, M = 1, one graph)")
+    step.add_argument("--step-only", action="store_true", help="decode: only the decode step, no M sweep")
     pl = sub.add_parser("plot", help="draw a figure from a --json results file (no GPU)",
                         description="Draw TFLOP/s or GB/s against M from a `bench --json` file.")
     pl.add_argument("results", help="JSON written by `python -m fp8cuda bench ... --json`")
     pl.add_argument("--out", required=True, metavar="PNG", help="image to write (.png, .svg, .pdf)")
     return p
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: a positive integer."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
 
 
 def parse_shapes(values) -> list[tuple[int, int, int]]:
@@ -187,22 +202,42 @@ def run_decode(args, cp, torch, doc, publish, ceilings, do_bench, timer):
     from . import bench_decode
     from .progress import Progress
 
-    cases = bench_decode.decode_cases(quick=args.quick, models=args.models)
+    cases = [] if args.step_only else bench_decode.decode_cases(quick=args.quick, models=args.models, ms=args.m)
+    rep = args.rep or 20
+    l2_bytes, l2_source = bench_decode.l2_cache_bytes(torch, cp)
+    meta = dict(bench_decode.meta(torch, cp), rep=rep, rounds=args.rounds, l2_bytes=l2_bytes, l2_source=l2_source,
+                rotate_l2=bench_decode.ROTATE_L2, min_replays=bench_decode.MIN_REPLAYS,
+                args=" ".join(sys.argv[1:]) or "decode")
     rows = []
-    res = _result("decode", bench_decode.meta(torch, cp, timer), ceilings, rows)
+    res = _result("decode", meta, ceilings, rows)
     publish(res)
-    bar = Progress(len(cases), "decode")
+    if cases:
+        bar = Progress(len(cases), "decode")
 
-    def keep(new_rows):
-        rows[:] = new_rows
+        def keep(new_rows):
+            rows[:] = new_rows
+            doc.write()
+
+        bench_decode.bench_decode(cases, torch=torch, cp=cp, rep=rep, rounds=args.rounds, l2_bytes=l2_bytes,
+                                  progress=bar, on_row=keep)
+        bar.close()
+    if not args.no_step:
+        print(f"decode step: {bench_decode.STEP_LAYERS} layers of Llama-3 {bench_decode.STEP_MODEL} at "
+              f"M={bench_decode.STEP_M} in one graph", flush=True)
+        res["step"] = bench_decode.decode_step(torch=torch, cp=cp, rep=rep, rounds=args.rounds)
         doc.write()
-
-    bench_decode.bench_decode(cases, torch=torch, cp=cp, do_bench=do_bench, rep=args.rep or 20,
-                              rounds=args.rounds, progress=bar, on_row=keep)
-    bar.close()
     if args.no_ceilings:  # otherwise printed once the ceilings are known (% of copy bandwidth)
-        print(bench_decode.format_table(rows, ceilings))
+        _print_decode(res, ceilings)
     return res
+
+
+def _print_decode(res, ceilings):
+    from . import bench_decode
+
+    if res["rows"]:
+        print(bench_decode.format_table(res["rows"], ceilings))
+    if "step" in res:
+        print(bench_decode.format_step(res["step"], ceilings))
 
 
 def cmd_bench(args) -> int:
@@ -244,12 +279,13 @@ def cmd_bench(args) -> int:
         print("ceilings: " + ", ".join(f"{k} {v:.0f} GB/s" for k, v in ceilings.get("copies", {}).items())
               + "; " + ", ".join(f"{k} {v:.0f} TFLOP/s" for k, v in ceilings.get("matmuls", {}).items()))
         if "decode" in results:
-            print(bench_decode.format_table(results["decode"]["rows"], ceilings))
+            _print_decode(results["decode"], ceilings)
         doc.write()
-    if args.markdown and "decode" in results and results["decode"]["rows"]:
+    if args.markdown and "decode" in results and (results["decode"]["rows"] or "step" in results["decode"]):
         dec = results["decode"]
         bench_decode.splice_markdown(args.markdown, bench_decode.markdown(
-            dec["meta"], dec["ceilings"], dec["rows"], args=" ".join(sys.argv[1:]).removeprefix("bench ") or "decode"))
+            dec["meta"], dec["ceilings"], dec["rows"], step=dec.get("step"),
+            args=" ".join(sys.argv[1:]).removeprefix("bench ") or "decode"))
     if args.json:
         print(f"wrote {args.json}")
     if args.plot:

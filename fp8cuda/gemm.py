@@ -14,6 +14,10 @@ Two implementations, same signature, same semantics:
   each tile) and ping-pong (each consumer owns alternate tiles; one's epilogue overlaps the other's
   MMAs). Tile shape, stage count, cluster size and schedule are template parameters / kernel choices
   made per problem by ``select_config`` (docs/kernels.md).
+* the decode kernel ``kernels/gemm_decode_sm90.cu`` (fp8cuda.gemm_decode): swap-AB wgmma, K split over
+  a cluster and over accumulator chains, deterministic DSMEM reduction, programmatic dependent launch;
+  ``select_kernel`` (the dispatcher) sends small M to it. Its accumulation is fp8ref's split-K model:
+  the bound is ``gemm_error_bound(..., k_split=plan.k_split)`` (``k_split_for`` without a plan).
 * ``f8f8bf16_rowwise_simple``: ``kernels/gemm_simple.cu``, the level-1 kernel (one warp per 16x8 tile,
   ``mma.sync.m16n8k32 .e4m3``): documentation and fallback.
 
@@ -34,12 +38,15 @@ from dataclasses import dataclass
 import ml_dtypes
 import numpy as np
 
+from .gemm_decode import DecodeConfig, decode_kernel_name, k_split_boundaries, select_decode_config, use_decode_kernel
+
 __all__ = [
-    "GemmConfig", "GemmPlan", "make_plan", "candidate_configs", "select_config", "f8f8bf16_rowwise", "f8f8bf16_rowwise_simple", "bf16_cupy_dtype",
-    "kernel_name_expression",
+    "GemmConfig", "DecodeConfig", "GemmPlan", "make_plan", "candidate_configs", "select_config", "select_kernel",
+    "k_split_for", "f8f8bf16_rowwise", "f8f8bf16_rowwise_simple", "bf16_cupy_dtype", "kernel_name_expression",
 ]
 
 _KERNEL_FILE = "gemm_sm90.cu"
+_DECODE_FILE = "gemm_decode_sm90.cu"
 _SIMPLE_FILE = "gemm_simple.cu"
 BLOCK_K = 128                       # one 128-byte swizzle row of e4m3 codes (kernels/gemm_sm90.cu)
 _EPI_ROW_BYTES = 128 + 16           # epilogue staging row (kernels/gemm_sm90.cu, kEpiRowBytes)
@@ -369,10 +376,10 @@ def _max_clusters_cached(func_ptr: int, cluster_m: int, threads: int, smem: int,
 
 
 @functools.lru_cache(maxsize=None)
-def _kernel(expr: str, smem: int):
+def _kernel(expr: str, smem: int, file: str = _KERNEL_FILE):
     from ._loader import get_kernel
 
-    kern = get_kernel(_KERNEL_FILE, expr)
+    kern = get_kernel(file, expr)
     kern.max_dynamic_shared_size_bytes = smem
     return kern
 
@@ -383,32 +390,68 @@ def _kernel(expr: str, smem: int):
 _launch_mode = "cupy"
 
 
-def _launch_driver(kern, grid, block, args, smem):
+def _pack_args(args):
+    """Host buffers holding each kernel parameter's bytes, and the ``void*[]`` of their addresses."""
     import ctypes
 
-    cu = _driver()
     cp = _cupy()
     holders = []
-    for a in args:  # one host buffer per parameter, holding its bytes
+    for a in args:
         if isinstance(a, np.void):
             holders.append(np.frombuffer(a.tobytes(), np.uint8).copy())
         elif isinstance(a, cp.ndarray):
             holders.append(np.array([a.data.ptr], np.uint64))
         else:
             holders.append(np.array([a], dtype=np.asarray(a).dtype))
-    ptrs = (ctypes.c_void_p * len(holders))(*[h.ctypes.data for h in holders])
-    stream = cp.cuda.get_current_stream().ptr
-    (err,) = cu.cuLaunchKernel(cu.CUfunction(kern.kernel.ptr), grid, 1, 1, block, 1, 1, smem,
+    return holders, (ctypes.c_void_p * len(holders))(*[h.ctypes.data for h in holders])
+
+
+def _launch_driver(kern, grid, block, args, smem):
+    import ctypes
+
+    cu = _driver()
+    holders, ptrs = _pack_args(args)
+    stream = _cupy().cuda.get_current_stream().ptr
+    (err,) = cu.cuLaunchKernel(cu.CUfunction(kern.kernel.ptr), grid[0], grid[1], 1, block, 1, 1, smem,
                                cu.CUstream(stream), ctypes.addressof(ptrs), 0)
     if int(err) != 0:
         raise RuntimeError(f"cuLaunchKernel failed ({err})")
+
+
+class _PdlLauncher:
+    """``cuLaunchKernelEx`` with programmatic stream serialization (programmatic dependent launch): the
+    kernel's blocks may start while the previous kernel in the stream finishes; the kernel itself waits
+    (griddepcontrol.wait) before touching global memory. Parameters are packed once, at plan time."""
+
+    def __init__(self, kern, grid, block, args, smem):
+        import ctypes
+
+        cu = _driver()
+        self._holders, self._ptrs = _pack_args(args)
+        self._params = ctypes.addressof(self._ptrs)
+        conf = cu.CUlaunchConfig()
+        conf.gridDimX, conf.gridDimY, conf.gridDimZ = grid[0], grid[1], 1
+        conf.blockDimX, conf.blockDimY, conf.blockDimZ = block, 1, 1
+        conf.sharedMemBytes = smem
+        attr = cu.CUlaunchAttribute()
+        attr.id = cu.CUlaunchAttributeID.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
+        attr.value.programmaticStreamSerializationAllowed = 1
+        conf.attrs = [attr]
+        conf.numAttrs = 1
+        self._conf, self._func, self._cu = conf, cu.CUfunction(kern.kernel.ptr), cu
+
+    def __call__(self):
+        self._conf.hStream = self._cu.CUstream(_cupy().cuda.get_current_stream().ptr)
+        (err,) = self._cu.cuLaunchKernelEx(self._conf, self._func, self._params, 0)
+        if int(err) != 0:
+            raise RuntimeError(f"cuLaunchKernelEx failed ({err})")
 
 
 def _launch(kern, grid, block, args, smem):
     global _launch_mode
     if _launch_mode == "cupy":
         try:
-            kern((grid,), (block,), args, shared_mem=smem)
+            kern(grid, (block,), args, shared_mem=smem)
             return
         except TypeError:
             _launch_mode = "driver"
@@ -420,25 +463,44 @@ def _launch(kern, grid, block, args, smem):
 class GemmPlan:
     """A checked, ready-to-launch WGMMA GEMM: ``plan()`` launches and returns ``plan.out``.
 
-    Everything that does not depend on the data (argument checks, tile choice, tensor maps, kernel
-    lookup) is done once in ``make_plan``; calling the plan only launches (benchmarks time this)."""
+    Everything that does not depend on the data (argument checks, kernel choice, tensor maps, kernel
+    lookup, output allocation) is done once in ``make_plan``; calling the plan only launches on CuPy's
+    current stream: no allocation, no host synchronisation, so it can be captured in a CUDA graph.
+    ``config``: the GemmConfig or DecodeConfig launched; ``k_split``: fp8ref's ``k_split`` of the
+    accumulation (``()`` when K is not split), for ``fp8ref.gemm.gemm_error_bound(..., k_split=...)``."""
 
-    def __init__(self, kern, grid, block, args, smem, out, config):
+    def __init__(self, kern, grid, block, args, smem, out, config, k_split=(), pdl=False):
         self.kern, self.grid, self.block, self.args, self.smem = kern, grid, block, args, smem
-        self.out, self.config = out, config
+        self.out, self.config, self.k_split = out, config, tuple(k_split)
+        self._pdl = _PdlLauncher(kern, grid, block, args, smem) if pdl else None
+        self.pdl = bool(pdl)
 
     def __call__(self):
-        _launch(self.kern, self.grid, self.block, self.args, self.smem)
+        if self._pdl is not None:
+            self._pdl()
+        else:
+            _launch(self.kern, self.grid, self.block, self.args, self.smem)
         return self.out
 
 
 def make_plan(xq, wq, x_scale, w_scale, bias=None, use_fast_accum: bool = True, out=None,
-              output_dtype=ml_dtypes.bfloat16, *, config: GemmConfig | None = None) -> GemmPlan:
-    """Check the arguments of ``f8f8bf16_rowwise`` and prepare its launch (see there)."""
+              output_dtype=ml_dtypes.bfloat16, *, config: GemmConfig | DecodeConfig | None = None,
+              pdl: bool | None = None) -> GemmPlan:
+    """Check the arguments of ``f8f8bf16_rowwise`` and prepare its launch (see there). pdl: launch the decode
+    kernel with programmatic dependent launch (None: yes for the decode kernel; the large-M kernels do not
+    support it). The result never depends on it: the kernel waits for earlier kernels before any global
+    memory access; only its set-up and L2 prefetches of weights overlap the previous kernel."""
     m, n, k, out_dt, bias32, out = _check_args(xq, wq, x_scale, w_scale, bias, out, output_dtype, need_tma=True)
     cp = _cupy()
     num_sms = _num_sms(cp.cuda.Device().id)
-    cfg = config or select_config(m, n, k, use_fast_accum=use_fast_accum, num_sms=num_sms)
+    cfg = config or select_kernel(m, n, k, use_fast_accum=use_fast_accum, num_sms=num_sms)
+    if isinstance(cfg, DecodeConfig):
+        return _make_decode_plan(xq, wq, x_scale, w_scale, bias32, out, m, n, k, out_dt, cfg, use_fast_accum,
+                                 pdl=True if pdl is None else pdl)
+    if pdl:
+        raise ValueError(f"pdl: only the decode kernel supports programmatic dependent launch, not {cfg}")
+    if not isinstance(cfg, GemmConfig):
+        raise TypeError(f"config: expected a GemmConfig or DecodeConfig, got {type(cfg).__name__}")
     if cfg.block_m not in (64, 128) or cfg.block_n % 64 or not 64 <= cfg.block_n <= 256 or cfg.cluster_m not in (1, 2, 4):
         raise ValueError(f"config: unsupported tile {cfg.block_m}x{cfg.block_n} / cluster {cfg.cluster_m}")
     if cfg.pingpong and (cfg.block_m != 64 or (not use_fast_accum and cfg.block_n > 192)):
@@ -448,7 +510,7 @@ def make_plan(xq, wq, x_scale, w_scale, bias=None, use_fast_accum: bool = True, 
     kern = _kernel(kernel_name_expression(cfg, use_fast_accum, out_dt), cfg.smem_bytes())
     cluster_tiles = -(-m // (cfg.block_m * cfg.cluster_m)) * -(-n // cfg.block_n)
     # persistent: each cluster strides over the cluster tiles; at most one block per SM
-    grid = cfg.cluster_m * min(cluster_tiles, _max_clusters(kern, cfg, num_sms))
+    grid = (cfg.cluster_m * min(cluster_tiles, _max_clusters(kern, cfg, num_sms)), 1)
     vec_store = int(out.data.ptr % 16 == 0 and (n * out_dt.itemsize) % 16 == 0)
     args = (
         _tensor_map(xq.data.ptr, m, k, cfg.block_m),
@@ -459,8 +521,52 @@ def make_plan(xq, wq, x_scale, w_scale, bias=None, use_fast_accum: bool = True, 
     return GemmPlan(kern, grid, cfg.threads, args, cfg.smem_bytes(), out, cfg)
 
 
+def _make_decode_plan(xq, wq, x_scale, w_scale, bias32, out, m, n, k, out_dt, cfg: DecodeConfig,
+                      use_fast_accum: bool, pdl: bool) -> GemmPlan:
+    """The swap-AB split-K kernel (kernels/gemm_decode_sm90.cu) for the checked arguments."""
+    cfg.validate(use_fast_accum)
+    num_t = -(-m // cfg.block_t)
+    if num_t > 65535:
+        raise ValueError(f"config: {cfg} covers at most {65535 * cfg.block_t} rows of xq, got M={m}")
+    kern = _kernel(decode_kernel_name(cfg, use_fast_accum, _OUT_KIND[out_dt]), cfg.smem_bytes(), _DECODE_FILE)
+    vec_store = int(out.data.ptr % 16 == 0 and n % 8 == 0)
+    args = (
+        _tensor_map(wq.data.ptr, n, k, cfg.rows_w),
+        _tensor_map(xq.data.ptr, m, k, cfg.block_t),
+        x_scale, w_scale, bias32 if bias32 is not None else np.uint64(0), out,
+        np.int32(m), np.int32(n), np.int32(k), np.int32(vec_store),
+    )
+    grid = (-(-n // cfg.rows_w) * cfg.split, num_t)
+    return GemmPlan(kern, grid, cfg.threads, args, cfg.smem_bytes(), out, cfg, k_split_boundaries(k, cfg.split, cfg.chains),
+                    pdl=pdl)
+
+
+def select_kernel(m: int, n: int, k: int, *, use_fast_accum: bool, num_sms: int = _NUM_SMS_DEFAULT):
+    """The dispatcher: ``gemm_decode.use_decode_kernel`` decides between the decode kernel
+    (``select_decode_config``) and the large-M kernel (``select_config``), per (M, N, K) and device (SM
+    count). ``m`` counts all rows of xq (batched inputs are flattened).
+
+    >>> type(select_kernel(16, 4096, 4096, use_fast_accum=True)).__name__
+    'DecodeConfig'
+    >>> type(select_kernel(4096, 4096, 4096, use_fast_accum=True)).__name__
+    'GemmConfig'
+    """
+    if use_decode_kernel(m, n, k):
+        return select_decode_config(m, n, k, use_fast_accum=use_fast_accum, num_sms=num_sms)
+    return select_config(m, n, k, use_fast_accum=use_fast_accum, num_sms=num_sms)
+
+
+def k_split_for(m: int, n: int, k: int, *, use_fast_accum: bool, num_sms: int | None = None) -> tuple[int, ...]:
+    """fp8ref ``k_split`` of the accumulation ``f8f8bf16_rowwise`` performs for this shape on this device
+    (``()``: K not split): the bound is ``fp8ref.gemm.gemm_error_bound(..., k_split=k_split_for(...))``."""
+    if num_sms is None:
+        num_sms = _num_sms(_cupy().cuda.Device().id)
+    cfg = select_kernel(m, n, k, use_fast_accum=use_fast_accum, num_sms=num_sms)
+    return k_split_boundaries(k, cfg.split, cfg.chains) if isinstance(cfg, DecodeConfig) else ()
+
+
 def f8f8bf16_rowwise(xq, wq, x_scale, w_scale, bias=None, use_fast_accum: bool = True, out=None,
-                     output_dtype=ml_dtypes.bfloat16, *, config: GemmConfig | None = None):
+                     output_dtype=ml_dtypes.bfloat16, *, config: GemmConfig | DecodeConfig | None = None):
     """Row-wise scaled FP8 GEMM (WGMMA kernel, sm_90a): ``fp8ref.gemm.f8f8bf16_rowwise`` on the GPU.
 
     xq: [M, K] or [B, M, K] cupy uint8 e4m3fn codes; wq: [N, K] codes; both C-contiguous (K-major),

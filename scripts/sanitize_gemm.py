@@ -10,5 +10,13 @@ for fn in (gemm.f8f8bf16_rowwise, gemm.f8f8bf16_rowwise_simple):
         xq = cp.asarray(rng.integers(0, 0x7E, (m, k), dtype=np.uint8))
         wq = cp.asarray(rng.integers(0, 0x7E, (n, k), dtype=np.uint8))
         fn(xq, wq, cp.ones(m, cp.float32), cp.ones(n, cp.float32), bias=cp.ones(n, cp.float32), use_fast_accum=fast)
+# the decode kernel's cluster split, several chains, empty chains, PDL launch (fp8cuda/gemm_decode.py)
+for cfg, (m, n, k) in [(gemm.DecodeConfig(64, 8, 4, 2, 3), (5, 130, 1040)), (gemm.DecodeConfig(64, 16, 16, 1, 2), (17, 70, 144)),
+                       (gemm.DecodeConfig(64, 128, 4, 2, 2), (100, 200, 2064))]:
+    for fast in (True, False) if cfg.block_t < 128 else (True,):
+        xq = cp.asarray(rng.integers(0, 0x7E, (m, k), dtype=np.uint8))
+        wq = cp.asarray(rng.integers(0, 0x7E, (n, k), dtype=np.uint8))
+        gemm.f8f8bf16_rowwise(xq, wq, cp.ones(m, cp.float32), cp.ones(n, cp.float32), bias=cp.ones(n, cp.float32),
+                              use_fast_accum=fast, config=cfg)
 cp.cuda.runtime.deviceSynchronize()
 print("sanitizer target done")

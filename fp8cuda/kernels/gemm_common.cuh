@@ -5,6 +5,14 @@
 
 namespace fp8cuda {
 
+// Kernel-parameter image of a CUtensorMap (128 bytes, 64-byte aligned), filled on the host by
+// cuTensorMapEncodeTiled and passed by value as a __grid_constant__ parameter (WGMMA kernels).
+struct alignas(64) TmaDesc {
+  u64 opaque[16];
+};
+
+constexpr int BLOCK_K = 128;  // K per pipeline stage: one 128-byte swizzle row of e4m3 values
+
 // Output element types, selected by a template argument (kOut) of the kernels.
 enum OutKind { kOutBF16 = 0, kOutF16 = 1, kOutF32 = 2 };
 
@@ -31,6 +39,11 @@ struct OutTraits<kOutBF16> {
   __device__ __forceinline__ static void store_one(void* p, float a) {
     *reinterpret_cast<unsigned short*>(p) = static_cast<unsigned short>(cvt_rn_bf16x2_f32(a, 0.0f) & 0xFFFFu);
   }
+  // 8 values as one 16-byte store (p 16-byte aligned)
+  __device__ __forceinline__ static void store8(void* p, const float (&v)[8]) {
+    *reinterpret_cast<uint4*>(p) = make_uint4(cvt_rn_bf16x2_f32(v[0], v[1]), cvt_rn_bf16x2_f32(v[2], v[3]),
+                                              cvt_rn_bf16x2_f32(v[4], v[5]), cvt_rn_bf16x2_f32(v[6], v[7]));
+  }
 };
 
 template <>
@@ -42,6 +55,10 @@ struct OutTraits<kOutF16> {
   __device__ __forceinline__ static void store_one(void* p, float a) {
     *reinterpret_cast<unsigned short*>(p) = static_cast<unsigned short>(cvt_rn_f16x2_f32(a, 0.0f) & 0xFFFFu);
   }
+  __device__ __forceinline__ static void store8(void* p, const float (&v)[8]) {
+    *reinterpret_cast<uint4*>(p) = make_uint4(cvt_rn_f16x2_f32(v[0], v[1]), cvt_rn_f16x2_f32(v[2], v[3]),
+                                              cvt_rn_f16x2_f32(v[4], v[5]), cvt_rn_f16x2_f32(v[6], v[7]));
+  }
 };
 
 template <>
@@ -51,6 +68,10 @@ struct OutTraits<kOutF32> {
     *reinterpret_cast<float2*>(p) = make_float2(a, b);
   }
   __device__ __forceinline__ static void store_one(void* p, float a) { *reinterpret_cast<float*>(p) = a; }
+  __device__ __forceinline__ static void store8(void* p, const float (&v)[8]) {
+    reinterpret_cast<float4*>(p)[0] = make_float4(v[0], v[1], v[2], v[3]);
+    reinterpret_cast<float4*>(p)[1] = make_float4(v[4], v[5], v[6], v[7]);
+  }
 };
 
 }  // namespace fp8cuda

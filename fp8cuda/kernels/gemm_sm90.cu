@@ -29,13 +29,6 @@
 
 namespace fp8cuda {
 
-// Kernel-parameter image of a CUtensorMap (128 bytes, 64-byte aligned), filled on the host by
-// cuTensorMapEncodeTiled and passed by value as a __grid_constant__ parameter.
-struct alignas(64) TmaDesc {
-  u64 opaque[16];
-};
-
-constexpr int BLOCK_K = 128;              // one 128-byte swizzle row of e4m3 values
 constexpr int kEpiChunkBytes = 128;       // epilogue column chunk width in bytes
 constexpr int kEpiRowBytes = 128 + 16;    // + 16 bytes padding: conflict-free fragment writes
 constexpr int kProducerRegs = 40;

@@ -83,6 +83,24 @@ __device__ __forceinline__ void tma_load_2d_multicast(void* dst, const void* tma
       : "memory");
 }
 
+// cp.async.bulk.prefetch.tensor.2d.L2: bring the box at (c0, c1) of `tmap` into the L2 cache, no shared
+// memory, no completion. L2 is the device's point of coherence for global memory, so a prefetch can
+// never expose stale data: it is safe even before griddepcontrol.wait.
+__device__ __forceinline__ void tma_prefetch_l2_2d(const void* tmap, int c0, int c1) {
+  asm volatile("cp.async.bulk.prefetch.tensor.2d.L2.global.tile [%0, {%1, %2}];\n"
+               ::"l"(reinterpret_cast<u64>(tmap)), "r"(c0), "r"(c1)
+               : "memory");
+}
+
+// ---- programmatic dependent launch (sm_90) --------------------------------------------------------
+// Both are no-ops unless the kernel was launched with programmatic stream serialization.
+// Let the next kernel in the stream launch its blocks (they run up to their own griddepcontrol.wait).
+__device__ __forceinline__ void griddepcontrol_launch_dependents() {
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+}
+// Wait until the preceding kernels in the stream have completed and their memory is visible.
+__device__ __forceinline__ void griddepcontrol_wait() { asm volatile("griddepcontrol.wait;\n" ::: "memory"); }
+
 // ---- clusters (thread block clusters, sm_90) -----------------------------------------------------
 __device__ __forceinline__ u32 cluster_ctarank() {
   u32 r;
@@ -117,6 +135,22 @@ __device__ __forceinline__ void mbarrier_arrive_cluster(u64* bar, u32 cta_rank) 
       "}\n" ::"r"(smem_u32(bar)),
       "r"(cta_rank)
       : "memory");
+}
+
+// mapa: the shared::cluster address of the variable at local shared address `addr` in CTA `cta_rank`.
+__device__ __forceinline__ u32 mapa_shared_cluster(u32 addr, u32 cta_rank) {
+  u32 r;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(r) : "r"(addr), "r"(cta_rank));
+  return r;
+}
+// ld.shared::cluster.v4.f32: 16 bytes from (possibly another CTA's) shared memory, DSMEM address.
+__device__ __forceinline__ float4 ld_shared_cluster_v4_f32(u32 addr) {
+  float4 v;
+  asm volatile("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];\n"
+               : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
+               : "r"(addr)
+               : "memory");
+  return v;
 }
 
 // ---- named barriers -----------------------------------------------------------------------------
@@ -169,6 +203,63 @@ __device__ __forceinline__ u64 make_smem_desc_sw128(const void* tile) {
 // warpgroup, lane l): d[4j + 2h + c] is D[16w + l/4 + 8h][8j + 2(l%4) + c].
 template <int N>
 struct WgmmaM64K32E4M3;
+
+// wgmma.mma_async.sync.aligned.m64n8k32.f32.e4m3.e4m3: D[64x8] (+)= A[64x32] * B[32x8]
+// 4 f32 accumulators per thread (64 * 8 / 128). Decode kernel (B = a tile of 8 tokens).
+template <>
+struct WgmmaM64K32E4M3<8> {
+  static constexpr int kNumAcc = 4;
+  __device__ __forceinline__ static void mma(float (&d)[4], u64 desc_a, u64 desc_b, int scale_d) {
+    asm volatile(
+        "{\n"
+        ".reg .pred p;\n"
+        "setp.ne.b32 p, %6, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n8k32.f32.e4m3.e4m3 "
+        "{%0, %1, %2, %3}, "
+        "%4, %5, p, 1, 1;\n"
+        "}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "l"(desc_a), "l"(desc_b), "r"(scale_d));
+  }
+};
+
+// wgmma.mma_async.sync.aligned.m64n16k32.f32.e4m3.e4m3: D[64x16] (+)= A[64x32] * B[32x16]
+// 8 f32 accumulators per thread (64 * 16 / 128). Decode kernel (B = a tile of 16 tokens).
+template <>
+struct WgmmaM64K32E4M3<16> {
+  static constexpr int kNumAcc = 8;
+  __device__ __forceinline__ static void mma(float (&d)[8], u64 desc_a, u64 desc_b, int scale_d) {
+    asm volatile(
+        "{\n"
+        ".reg .pred p;\n"
+        "setp.ne.b32 p, %10, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n16k32.f32.e4m3.e4m3 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7}, "
+        "%8, %9, p, 1, 1;\n"
+        "}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7])
+        : "l"(desc_a), "l"(desc_b), "r"(scale_d));
+  }
+};
+
+// wgmma.mma_async.sync.aligned.m64n32k32.f32.e4m3.e4m3: D[64x32] (+)= A[64x32] * B[32x32]
+// 16 f32 accumulators per thread (64 * 32 / 128). Decode kernel (B = a tile of 32 tokens).
+template <>
+struct WgmmaM64K32E4M3<32> {
+  static constexpr int kNumAcc = 16;
+  __device__ __forceinline__ static void mma(float (&d)[16], u64 desc_a, u64 desc_b, int scale_d) {
+    asm volatile(
+        "{\n"
+        ".reg .pred p;\n"
+        "setp.ne.b32 p, %18, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n32k32.f32.e4m3.e4m3 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}, "
+        "%16, %17, p, 1, 1;\n"
+        "}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+        : "l"(desc_a), "l"(desc_b), "r"(scale_d));
+  }
+};
 
 // wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3: D[64x64] (+)= A[64x32] * B[32x64]
 // 32 f32 accumulators per thread (64 * 64 / 128).

@@ -114,6 +114,15 @@ class Fp8cudaAdapter(Adapter):
         a = self.cp.asnumpy(a)
         return a.view(np.uint16) if a.dtype.name == "bfloat16" else a
 
+    def gemm_k_split(self, m, n, k, use_fast_accum):
+        """The split-K of the accumulation the dispatcher picks (decode kernel, M <= 128); the level-1 kernel
+        does not split K."""
+        if self.gemm is not self.fp8cuda.f8f8bf16_rowwise:
+            return None
+        from fp8cuda.gemm import k_split_for
+
+        return k_split_for(m, n, k, use_fast_accum=use_fast_accum) or None
+
     def cast_to_fp8(self, x, fmt, saturate):
         return self._host(self.fp8cuda.cast_to_fp8(self._dev(x), fmt, saturate=bool(saturate)))
 

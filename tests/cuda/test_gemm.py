@@ -8,92 +8,24 @@ launch, so an unwritten element fails the NaN-position check.
 
 from __future__ import annotations
 
-import ml_dtypes
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fp8cuda.testing import BF16, OUT_DTYPES, random_operands, run_and_check, skip_unless_hopper, to_host
 from fp8ref.strategies import gemm_operands, gemm_shapes
 from fp8ref.testing import assert_gemm_within_bound
 
 pytestmark = pytest.mark.gpu
 
-BF16 = np.dtype(ml_dtypes.bfloat16)
-OUT_DTYPES = (BF16, np.dtype(np.float16), np.dtype(np.float32))
-
-
-def _cupy():
-    cp = pytest.importorskip("cupy")
-    try:
-        if cp.cuda.runtime.getDeviceCount() < 1:
-            pytest.skip("no CUDA device")
-        major = int(cp.cuda.Device().compute_capability[:-1])
-    except Exception as e:  # noqa: BLE001
-        pytest.skip(f"no usable CUDA device: {e}")
-    if major < 9:
-        pytest.skip("the WGMMA kernel needs sm_90a")
-    return cp
-
 
 @pytest.fixture(params=["wgmma", "simple"])
 def impl(request):
-    _cupy()
+    skip_unless_hopper()
     from fp8cuda import gemm
 
     return {"wgmma": gemm.f8f8bf16_rowwise, "simple": gemm.f8f8bf16_rowwise_simple}[request.param]
-
-
-def _to_device(cp, a):
-    if a is None:
-        return None
-    if a.dtype == BF16:
-        from fp8cuda.gemm import bf16_cupy_dtype
-
-        return cp.asarray(a.view(np.uint16)).view(bf16_cupy_dtype())
-    return cp.asarray(a)
-
-
-def _host(out, out_dtype) -> np.ndarray:
-    a = out.get()
-    if np.dtype(out_dtype) == BF16 and a.dtype == np.uint16:
-        a = a.view(ml_dtypes.bfloat16)
-    return a
-
-
-def _poisoned(cp, shape, out_dtype):
-    from fp8cuda.gemm import bf16_cupy_dtype
-
-    dt = bf16_cupy_dtype() if np.dtype(out_dtype) == BF16 else np.dtype(out_dtype)
-    out = cp.empty(shape, dtype=dt)
-    out.view(cp.uint8).fill(0xFF)  # NaN in bf16, fp16 and fp32
-    return out
-
-
-def run_and_check(fn, ops, *, use_fast_accum, out_dtype=BF16, **kw):
-    """Launch ``fn`` on ``ops`` (host arrays) into a poisoned output and check it against fp8ref."""
-    cp = _cupy()
-    xq, wq, xs, ws, bias = ops
-    dev = [_to_device(cp, a) for a in (xq, wq, xs, ws, bias)]
-    out = _poisoned(cp, xq.shape[:-1] + (wq.shape[0],), out_dtype)
-    res = fn(*dev, use_fast_accum=use_fast_accum, out=out, output_dtype=out_dtype, **kw)
-    assert res is out
-    cp.cuda.runtime.deviceSynchronize()
-    got = _host(out, out_dtype)
-    assert_gemm_within_bound(got, xq, wq, xs, ws, bias, use_fast_accum=use_fast_accum, output_dtype=out_dtype)
-    return got
-
-
-def _random_ops(rng, m, n, k, *, batch=None, bias=False, bias_dtype=np.float32):
-    """Random finite e4m3fn codes (no NaN: 0x7F/0xFF excluded) and positive float32 scales."""
-    finite = np.array([c for c in range(256) if c & 0x7F != 0x7F], np.uint8)
-    lead = (batch,) if batch else ()
-    xq = rng.choice(finite, size=lead + (m, k))
-    wq = rng.choice(finite, size=(n, k))
-    xs = np.ldexp(rng.uniform(1, 2, lead + (m,)), rng.integers(-10, -4, lead + (m,))).astype(np.float32)
-    ws = np.ldexp(rng.uniform(1, 2, n), rng.integers(-10, -4, n)).astype(np.float32)
-    b = rng.standard_normal(n).astype(np.float32).astype(bias_dtype) if bias else None
-    return xq, wq, xs, ws, b
 
 
 # ------------------------------------------------------------------------------------------ properties
@@ -120,20 +52,20 @@ def test_hypothesis_batched_nan_bias(impl, use_fast_accum, ops):
 @pytest.mark.parametrize("m,n,k", [(1, 1, 16), (1, 7, 48), (129, 257, 144), (2049, 1031, 2048), (256, 4100, 4096)])
 def test_shapes_with_tails(impl, use_fast_accum, m, n, k):
     rng = np.random.default_rng(m * 7919 + n * 31 + k)
-    run_and_check(impl, _random_ops(rng, m, n, k, bias=True), use_fast_accum=use_fast_accum)
+    run_and_check(impl, random_operands(rng, m, n, k, bias=True), use_fast_accum=use_fast_accum)
 
 
 @pytest.mark.parametrize("use_fast_accum", [True, False])
 def test_large(impl, use_fast_accum):
     rng = np.random.default_rng(1)
-    run_and_check(impl, _random_ops(rng, 1024, 2048, 8192), use_fast_accum=use_fast_accum)
+    run_and_check(impl, random_operands(rng, 1024, 2048, 8192), use_fast_accum=use_fast_accum)
 
 
 @pytest.mark.parametrize("use_fast_accum", [True, False])
 def test_nan_row_only(impl, use_fast_accum):
     """A NaN code in row m of xq makes exactly row m of the output NaN (and a NaN in row n of wq, column n)."""
     rng = np.random.default_rng(2)
-    xq, wq, xs, ws, _ = _random_ops(rng, 200, 300, 256)
+    xq, wq, xs, ws, _ = random_operands(rng, 200, 300, 256)
     xq[17, 5] = 0x7F
     xq[150, 255] = 0xFF
     wq[33, 100] = 0x7F
@@ -147,19 +79,21 @@ def test_nan_row_only(impl, use_fast_accum):
 @pytest.mark.parametrize("bias_dtype", [np.float32, BF16])
 def test_batched_bias(impl, use_fast_accum, bias_dtype):
     rng = np.random.default_rng(3)
-    ops = _random_ops(rng, 77, 130, 320, batch=3, bias=True, bias_dtype=bias_dtype)
+    ops = random_operands(rng, 77, 130, 320, batch=3, bias=True, bias_dtype=bias_dtype)
     run_and_check(impl, ops, use_fast_accum=use_fast_accum)
 
 
 def test_default_output_allocated():
-    cp = _cupy()
+    cp = skip_unless_hopper()
+    from fp8cuda import gemm
     from fp8cuda.gemm import f8f8bf16_rowwise
 
     rng = np.random.default_rng(4)
-    xq, wq, xs, ws, _ = _random_ops(rng, 65, 70, 128)
+    xq, wq, xs, ws, _ = random_operands(rng, 65, 70, 128)
     out = f8f8bf16_rowwise(*[cp.asarray(a) for a in (xq, wq, xs, ws)])
     assert out.shape == (65, 70)
-    assert_gemm_within_bound(_host(out, BF16), xq, wq, xs, ws, use_fast_accum=True)
+    assert_gemm_within_bound(to_host(out, BF16), xq, wq, xs, ws, use_fast_accum=True,
+                             k_split=gemm.k_split_for(65, 70, 128, use_fast_accum=True))
 
 
 # ------------------------------------------------------------------------------------------ every tile config
@@ -175,22 +109,22 @@ def _candidates():
 def test_every_config(index, out_dtype):
     """Every instance select_config may pick (cooperative and ping-pong), on a shape with tails in M, N and a partial last K block
     (3 * BLOCK_M + 5 rows: with clusters of two, the last cluster's second block is out of range)."""
-    _cupy()
+    skip_unless_hopper()
     from fp8cuda import gemm
 
     cfg, fast = _candidates()[index]
     rng = np.random.default_rng(index)
-    ops = _random_ops(rng, 3 * cfg.block_m + 5, 2 * cfg.block_n + 3, 528, bias=True)  # 528 = 4 * 128 + 16
+    ops = random_operands(rng, 3 * cfg.block_m + 5, 2 * cfg.block_n + 3, 528, bias=True)  # 528 = 4 * 128 + 16
     run_and_check(gemm.f8f8bf16_rowwise, ops, use_fast_accum=fast, out_dtype=out_dtype, config=cfg)
 
 
 def test_persistent_many_tiles():
     """More tiles than SMs: each block loops over several tiles (pipeline phases carry across tiles)."""
-    _cupy()
+    skip_unless_hopper()
     from fp8cuda import gemm
 
     rng = np.random.default_rng(5)
-    ops = _random_ops(rng, 128 * 40 + 1, 128 * 9 + 7, 400)
+    ops = random_operands(rng, 128 * 40 + 1, 128 * 9 + 7, 400)
     for fast in (True, False):
         for cluster_m in (1, 2, 4):
             run_and_check(gemm.f8f8bf16_rowwise, ops, use_fast_accum=fast,
@@ -208,23 +142,23 @@ def test_pingpong_alternating_tiles(index):
     """Ping-pong: more tiles than SMs, so the two consumers of a block take tiles in turn (ordering
     barriers, ring positions shared between consumers, an odd number of tiles in some blocks); K = 784
     is 7 K blocks, the last one partial: slow accumulation's unrolled body (4) plus its leftover loop (3)."""
-    _cupy()
+    skip_unless_hopper()
     from fp8cuda import gemm
 
     cfg, fast = _pingpong_candidates()[index]
     rng = np.random.default_rng(100 + index)
-    ops = _random_ops(rng, 64 * 30 + 7, 256 * 4 + 5, 784, bias=True)
+    ops = random_operands(rng, 64 * 30 + 7, 256 * 4 + 5, 784, bias=True)
     run_and_check(gemm.f8f8bf16_rowwise, ops, use_fast_accum=fast, config=cfg)
 
 
 def test_driver_launch_path(monkeypatch):
     """The cuLaunchKernel fallback (used when CuPy rejects the struct arguments) computes the same."""
-    _cupy()
+    skip_unless_hopper()
     from fp8cuda import gemm
 
     monkeypatch.setattr(gemm, "_launch_mode", "driver")
     rng = np.random.default_rng(6)
-    run_and_check(gemm.f8f8bf16_rowwise, _random_ops(rng, 300, 200, 256, bias=True), use_fast_accum=True)
+    run_and_check(gemm.f8f8bf16_rowwise, random_operands(rng, 300, 200, 256, bias=True), use_fast_accum=True)
 
 
 # ------------------------------------------------------------------------------------------ vs torch
@@ -233,14 +167,14 @@ def test_driver_launch_path(monkeypatch):
 def test_matches_torch_scaled_mm(use_fast_accum):
     """Same codes and scales through torch._scaled_mm (cuBLAS): both within the bound, so they differ by
     at most twice the bound."""
-    cp = _cupy()
+    cp = skip_unless_hopper()
     torch = pytest.importorskip("torch")
     from fp8cuda.gemm import f8f8bf16_rowwise
     from fp8ref.gemm import gemm_error_bound
 
     rng = np.random.default_rng(7)
     m, n, k = 512, 768, 4096
-    xq, wq, xs, ws, _ = _random_ops(rng, m, n, k)
+    xq, wq, xs, ws, _ = random_operands(rng, m, n, k)
     got = run_and_check(f8f8bf16_rowwise, (xq, wq, xs, ws, None), use_fast_accum=use_fast_accum,
                         out_dtype=np.float32)
     a = torch.from_dlpack(cp.asarray(xq)).view(torch.float8_e4m3fn)
@@ -257,11 +191,11 @@ def test_matches_torch_scaled_mm(use_fast_accum):
 # ------------------------------------------------------------------------------------------ argument checks
 
 def test_argument_errors():
-    cp = _cupy()
+    cp = skip_unless_hopper()
     from fp8cuda.gemm import f8f8bf16_rowwise
 
     rng = np.random.default_rng(8)
-    xq, wq, xs, ws, _ = [cp.asarray(a) for a in _random_ops(rng, 32, 48, 64)[:4]] + [None]
+    xq, wq, xs, ws, _ = [cp.asarray(a) for a in random_operands(rng, 32, 48, 64)[:4]] + [None]
     with pytest.raises(TypeError, match="xq"):
         f8f8bf16_rowwise(xq.astype(cp.int8), wq, xs, ws)
     with pytest.raises(TypeError, match="xq"):

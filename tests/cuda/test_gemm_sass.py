@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("cuda.bindings.nvrtc")
 
-from fp8cuda import _loader, gemm  # noqa: E402
+from fp8cuda import _loader, gemm, gemm_decode  # noqa: E402
 
 try:
     _loader.find_cuobjdump()
@@ -34,6 +34,13 @@ def _wgmma_instances():
 def wgmma_build():
     exprs = [gemm.kernel_name_expression(cfg, fast, dt) for cfg, fast in _wgmma_instances() for dt in _FP8_OUT]
     return _loader.compile_offline("gemm_sm90.cu", exprs), exprs
+
+
+@pytest.fixture(scope="module")
+def decode_build():
+    exprs = [gemm_decode.decode_kernel_name(cfg, fast, k) for cfg, fast in gemm_decode.decode_candidates()
+             for k in gemm._OUT_KIND.values()]
+    return _loader.compile_offline("gemm_decode_sm90.cu", exprs), exprs
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +65,35 @@ def test_heuristic_picks_only_built_instances():
                         cfg = gemm.select_config(m, n, k, use_fast_accum=fast, schedule=schedule)
                         assert (cfg, fast) in built, (m, n, k, fast, schedule, cfg)
                         assert cfg.smem_bytes() <= gemm._MAX_SMEM
+
+
+def test_dispatcher_picks_only_built_instances():
+    """Every configuration ``select_kernel`` returns, over decode and large-M shapes (tails included), is one
+    the offline test compiles and the GPU tests run (decode_candidates / candidate_configs)."""
+    built = set(gemm.candidate_configs()) | set(gemm_decode.decode_candidates())
+    seen_decode = set()
+    for m in (1, 2, 3, 8, 9, 16, 17, 32, 33, 64, 100, 128, 129, 4096):
+        for n in (1, 100, 4096, 5000, 6144, 8192, 10240, 16384, 28672, 106496):
+            for k in (16, 128, 4096, 14336, 53248):
+                for fast in (True, False):
+                    cfg = gemm.select_kernel(m, n, k, use_fast_accum=fast)
+                    assert (cfg, fast) in built, (m, n, k, fast, cfg)
+                    if isinstance(cfg, gemm.DecodeConfig):
+                        cfg.validate(fast)
+                        seen_decode.add((cfg, fast))
+    assert seen_decode == set(gemm_decode.decode_candidates())  # and every candidate is reachable
+
+
+def test_decode_kernel_sass(decode_build):
+    """The decode kernel: FP8 wgmma, TMA loads and L2 prefetches, no local memory; clusters read DSMEM."""
+    res, exprs = decode_build
+    assert "serialized" not in res.log, res.log
+    for expr in exprs:
+        sass = res.sass[expr]
+        assert "QGMMA" in sass, f"{expr}: no FP8 warpgroup MMA (QGMMA)"
+        assert "UTMALDG" in sass and "UTMAPF" in sass, f"{expr}: no TMA load / L2 prefetch"
+        assert "HMMA" not in sass, f"{expr}: a non-FP8 MMA path"
+        _no_local_memory(res, expr)
 
 
 def test_wgmma_kernel_sass(wgmma_build):
