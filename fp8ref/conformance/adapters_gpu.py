@@ -100,6 +100,7 @@ class Fp8cudaAdapter(Adapter):
 
         self.cp, self.fp8cuda, self.bf16 = cupy, fp8cuda, bf16_cupy_dtype()
         self.gemm = fp8cuda.f8f8bf16_rowwise if gemm == "wgmma" else fp8cuda.f8f8bf16_rowwise_simple
+        self._dispatching_gemm = gemm == "wgmma"  # f8f8bf16_rowwise dispatches small M to the split-K kernel
         dev = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
         self.name = "fp8cuda" if gemm == "wgmma" else "fp8cuda-simple"
         self.description = f"fp8cuda ({gemm} GEMM) on {dev['name'].decode()}, CuPy {cupy.__version__}"
@@ -117,7 +118,7 @@ class Fp8cudaAdapter(Adapter):
     def gemm_k_split(self, m, n, k, use_fast_accum):
         """The split-K of the accumulation the dispatcher picks (decode kernel, M <= 128); the level-1 kernel
         does not split K."""
-        if self.gemm is not self.fp8cuda.f8f8bf16_rowwise:
+        if not getattr(self, "_dispatching_gemm", False):
             return None
         from fp8cuda.gemm import k_split_for
 
