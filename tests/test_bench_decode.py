@@ -131,12 +131,17 @@ class FakeWorld:
         world = self
 
         @contextlib.contextmanager
-        def stream(s):
-            old, world.torch_stream = world.torch_stream, s
+        def swapped(attr, value):
+            """world.<attr> = value inside the block (torch.cuda.stream, CuPy's ExternalStream)."""
+            old = getattr(world, attr)
+            setattr(world, attr, value)
             try:
                 yield
             finally:
-                world.torch_stream = old
+                setattr(world, attr, old)
+
+        def stream(s):
+            return swapped("torch_stream", s)
 
         @contextlib.contextmanager
         def graph(g):
@@ -182,13 +187,8 @@ class FakeWorld:
             isnan=lambda t: FakeTensor(np.isnan(t.a)), from_dlpack=lambda x: x, bfloat16="bf16",
             float8_e4m3fn="e4m3fn", uint8="u8", __version__="fake")
 
-        @contextlib.contextmanager
         def external_stream(ptr):
-            old, world.cupy_stream = world.cupy_stream, ptr
-            try:
-                yield
-            finally:
-                world.cupy_stream = old
+            return swapped("cupy_stream", ptr)
 
         pool = types.SimpleNamespace(free_all_blocks=lambda: None)
         self.cp = types.SimpleNamespace(
