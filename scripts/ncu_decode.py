@@ -1,0 +1,28 @@
+"""Device experiment: one decode GEMM launch per configuration, for `ncu` (docs/notes-decode.md, v4).
+Usage: ncu --kernel-name regex:decode ... python scripts/ncu_decode.py N K M [config labels as DecodeConfig kwargs]
+"""
+import sys
+
+import cupy as cp
+
+from fp8cuda import gemm
+from fp8cuda.gemm_decode import DecodeConfig
+
+
+def main():
+    n, k, m = (int(a) for a in sys.argv[1:4])
+    rng = cp.random.default_rng(0)
+    wq = rng.integers(0, 0x7E, (n, k), dtype=cp.uint8)
+    xq = rng.integers(0, 0x7E, (m, k), dtype=cp.uint8)
+    xs, ws = cp.ones(m, cp.float32), cp.ones(n, cp.float32)
+    for spec in sys.argv[4:] or [""]:
+        cfg = DecodeConfig(**{kv.split("=")[0]: int(kv.split("=")[1]) for kv in spec.split(",") if kv}) if spec else None
+        plan = gemm.make_plan(xq, wq, xs, ws, config=cfg, pdl=False)
+        for _ in range(3):
+            plan()
+        cp.cuda.Device().synchronize()
+        print(plan.config.label(), flush=True)
+
+
+if __name__ == "__main__":
+    main()
