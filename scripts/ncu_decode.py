@@ -1,5 +1,7 @@
-"""Device experiment: one decode GEMM launch per configuration, for `ncu` (docs/notes-decode.md, v4).
-Usage: ncu --kernel-name regex:decode ... python scripts/ncu_decode.py N K M [config labels as DecodeConfig kwargs]
+"""Device experiment: three launches (no PDL) per decode configuration, for `ncu` (docs/notes-decode.md,
+session 3). Each extra argument is one DecodeConfig as comma-separated fields; none: the dispatcher's choice.
+Usage: ncu --kernel-name regex:decode --launch-skip 2 --launch-count 1 ... \
+           python scripts/ncu_decode.py N K M [rows_w=64,block_t=8,num_stages=16,split=1,chains=2 ...]
 """
 import sys
 
