@@ -80,10 +80,11 @@ class GemmConfig:
 
     Cooperative schedule (``pingpong=False``, ``sm90_fp8_gemm_rowwise``): block_m 64 (one consumer
     warpgroup) or 128 (two consumer warpgroups sharing each tile, 64 rows each).
-    Ping-pong schedule (``pingpong=True``, ``sm90_fp8_gemm_rowwise_pingpong``): block_m must be 64, the
+    Ping-pong schedule (``pingpong=True``, ``sm90_fp8_gemm_rowwise_pingpong``): block_m 64 or 128, the
     rows of one consumer's own tile; the two consumer warpgroups alternate tiles, one's epilogue runs
     during the other's main loop.
-    block_n: wgmma N, a multiple of 64 up to 256 (slow accumulation: up to 192); num_stages:
+    block_n: wgmma N, a multiple of 64 up to 256, such that a consumer's accumulators (slow accumulation:
+    plus float32 totals) fit in 192 registers (``accumulator_registers``); num_stages:
     shared-memory pipeline depth; cluster_m: 1, or 2 (4) for clusters of two (four) blocks on vertically
     adjacent tiles sharing (multicasting) the B tile; group_m: cluster-tile rows visited together (L2 reuse).
     """
@@ -107,8 +108,15 @@ class GemmConfig:
         """Dynamic shared memory: the kernel's ``SmemLayout<...>::kTotal``."""
         stages = self.num_stages * (self.block_m + self.block_n) * BLOCK_K
         epi = self.num_consumers * 64 * _EPI_ROW_BYTES
-        scales = self.num_consumers * 2 * self.block_n * 4  # w_scale and bias of the tile's columns
+        scales = self.num_consumers * (2 * self.block_n + 64) * 4  # w_scale, bias of the columns; x_scale of 64 rows
         return stages + epi + scales + 2 * self.num_stages * 8 + 1024
+
+    def accumulator_registers(self, use_fast_accum: bool) -> int:
+        """Float32 accumulator (+ slow accumulation's totals) registers per consumer thread: the tile a
+        consumer warpgroup owns (cooperative: 64 rows; ping-pong: block_m rows) x block_n / 128 threads,
+        doubled by the float32 totals of slow accumulation. The kernels assert <= 192."""
+        rows = self.block_m if self.pingpong else 64
+        return rows * self.block_n // 128 * (1 if use_fast_accum else 2)
 
     def label(self) -> str:
         """Short name for tables: ``128x256x4c2`` (cooperative), ``pp64x256x5c2`` (ping-pong)."""
@@ -118,11 +126,12 @@ class GemmConfig:
 def kernel_name_expression(config: GemmConfig, use_fast_accum: bool, out_dtype) -> str:
     """NVRTC name expression of the kernel instance, e.g. ``fp8cuda::sm90_fp8_gemm_rowwise<128, 256, 4, 2, true, 0>``
     (BLOCK_M, BLOCK_N, kNumStages, kClusterM, kFastAccum, kOut) or
-    ``fp8cuda::sm90_fp8_gemm_rowwise_pingpong<256, 5, 2, true, 0>`` (BLOCK_N, kNumStages, kClusterM, kFastAccum, kOut)."""
+    ``fp8cuda::sm90_fp8_gemm_rowwise_pingpong<64, 256, 5, 2, true, 0>`` (same parameters; BLOCK_M: rows of one
+    consumer's tile)."""
     kind = _OUT_KIND[np.dtype(out_dtype)]
     fast = "true" if use_fast_accum else "false"
     if config.pingpong:
-        return (f"fp8cuda::sm90_fp8_gemm_rowwise_pingpong<{config.block_n}, {config.num_stages}, "
+        return (f"fp8cuda::sm90_fp8_gemm_rowwise_pingpong<{config.block_m}, {config.block_n}, {config.num_stages}, "
                 f"{config.cluster_m}, {fast}, {kind}>")
     return (f"fp8cuda::sm90_fp8_gemm_rowwise<{config.block_m}, {config.block_n}, {config.num_stages}, "
             f"{config.cluster_m}, {fast}, {kind}>")
@@ -139,9 +148,10 @@ def _max_stages(block_m: int, block_n: int, pingpong: bool = False) -> int:
 # accumulation 64 x 192 (two 96-wide chains plus float32 totals: 192 registers; 256 would need 256 of the
 # 232 a consumer gets). Both with clusters of two (clusters of one and four measured slower).
 _PINGPONG_WIDTH = {True: 256, False: 192}
-# Ping-pong 64 x 256 c2 over cooperative 128 x 256 c2 per FLOP, geomean over the 63 benchmark shapes on
-# H200 (docs/notes-gemm.md, v6: 0.903 / 0.953 of torch); its gain is only the finer wave quantization.
-_PINGPONG_EFFICIENCY = 0.947
+# Ping-pong 64 x 256 c2 over cooperative 128 x 256 c2 (deferred epilogue) per FLOP, geomean over the 63
+# benchmark shapes on H200 in the same rounds (docs/notes-gemm.md, v8: 0.956); its gain is only the finer
+# wave quantization.
+_PINGPONG_EFFICIENCY = 0.956
 
 
 def candidate_configs():
@@ -182,7 +192,7 @@ def select_config(m: int, n: int, k: int, *, use_fast_accum: bool, num_sms: int 
     Clusters of two (B multicast) whenever there are at least two tile rows.
     Ping-pong: 64 x 256 (fast) or 64 x 192 (slow) per consumer, clusters of two. Without ``schedule``,
     chosen for fast accumulation when the cooperative choice has more tiles than SMs and ping-pong's
-    finer waves beat it at the measured per-FLOP efficiency of 0.947 (e.g. M = 1024, N = 10240).
+    finer waves beat it at the measured per-FLOP efficiency of 0.956 (e.g. M = 1024, N = 10240).
 
     >>> select_config(1024, 10240, 8192, use_fast_accum=True).pingpong
     True
@@ -321,28 +331,47 @@ def _driver():
     return driver
 
 
-@functools.lru_cache(maxsize=256)  # the key determines the map completely
-def _tensor_map(ptr: int, rows: int, k: int, box_rows: int) -> np.void:
-    """128-byte CUtensorMap for a row-major [rows, k] uint8 matrix, boxes of [box_rows, 128], 128-byte
-    swizzle, zero fill out of bounds; returned as a 128-byte ``numpy.void`` (a by-value kernel argument)."""
+def _encode_2d(dtype: str, ptr: int, rows: int, cols: int, elem_bytes: int, box_cols: int, box_rows: int,
+               l2_promotion: str, what: str) -> np.void:
+    """128-byte CUtensorMap of a row-major [rows, cols] matrix (cols * elem_bytes % 16 == 0), boxes of
+    [box_rows, box_cols], 128-byte swizzle, zero fill out of bounds; returned as a 128-byte ``numpy.void``
+    (a by-value kernel argument)."""
     cu = _driver()
     err, tmap = cu.cuTensorMapEncodeTiled(
-        cu.CUtensorMapDataType.CU_TENSOR_MAP_DATA_TYPE_UINT8,
+        getattr(cu.CUtensorMapDataType, f"CU_TENSOR_MAP_DATA_TYPE_{dtype}"),
         2,
         ptr,
-        [cu.cuuint64_t(k), cu.cuuint64_t(rows)],      # dims, innermost first
-        [cu.cuuint64_t(k)],                             # byte stride of dim 1 (rows); K % 16 == 0
-        [cu.cuuint32_t(BLOCK_K), cu.cuuint32_t(box_rows)],
+        [cu.cuuint64_t(cols), cu.cuuint64_t(rows)],          # dims, innermost first
+        [cu.cuuint64_t(cols * elem_bytes)],                   # byte stride of dim 1 (rows)
+        [cu.cuuint32_t(box_cols), cu.cuuint32_t(box_rows)],
         [cu.cuuint32_t(1), cu.cuuint32_t(1)],
         cu.CUtensorMapInterleave.CU_TENSOR_MAP_INTERLEAVE_NONE,
         cu.CUtensorMapSwizzle.CU_TENSOR_MAP_SWIZZLE_128B,
-        cu.CUtensorMapL2promotion.CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+        getattr(cu.CUtensorMapL2promotion, f"CU_TENSOR_MAP_L2_PROMOTION_{l2_promotion}"),
         cu.CUtensorMapFloatOOBfill.CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE,
     )
     if int(err) != 0:
-        raise RuntimeError(f"cuTensorMapEncodeTiled failed ({err}) for rows={rows}, K={k}, box_rows={box_rows}")
+        raise RuntimeError(f"cuTensorMapEncodeTiled failed ({err}) for {what}: rows={rows}, cols={cols}, "
+                           f"box {box_rows} x {box_cols}")
     words = np.array([int(w) for w in tmap.opaque], dtype=np.uint64)
     return words.view(np.dtype((np.void, 128)))[0]
+
+
+@functools.lru_cache(maxsize=256)  # the key determines the map completely
+def _tensor_map(ptr: int, rows: int, k: int, box_rows: int) -> np.void:
+    """TMA load map of a row-major [rows, k] e4m3 code matrix (K % 16 == 0): boxes of [box_rows, 128 codes]."""
+    return _encode_2d("UINT8", ptr, rows, k, 1, BLOCK_K, box_rows, "L2_256B", "an operand")
+
+
+@functools.lru_cache(maxsize=256)
+def _out_tensor_map(ptr: int, rows: int, n: int) -> np.void:
+    """TMA store map of a row-major [rows, n] 16-bit output: boxes of 64 rows x 64 columns (128 bytes, the
+    epilogue's column chunk; kernels/gemm_sm90_epilogue.cuh, store_packed_chunk_tma). Needs ptr % 16 == 0
+    and n % 8 == 0."""
+    return _encode_2d("UINT16", ptr, rows, n, 2, 64, 64, "NONE", "the output")
+
+
+_NO_TENSOR_MAP = np.zeros(16, np.uint64).view(np.dtype((np.void, 128)))[0]  # for launches that store no TMA
 
 
 @functools.lru_cache(maxsize=None)
@@ -503,21 +532,28 @@ def make_plan(xq, wq, x_scale, w_scale, bias=None, use_fast_accum: bool = True, 
         raise TypeError(f"config: expected a GemmConfig or DecodeConfig, got {type(cfg).__name__}")
     if cfg.block_m not in (64, 128) or cfg.block_n % 64 or not 64 <= cfg.block_n <= 256 or cfg.cluster_m not in (1, 2, 4):
         raise ValueError(f"config: unsupported tile {cfg.block_m}x{cfg.block_n} / cluster {cfg.cluster_m}")
-    if cfg.pingpong and (cfg.block_m != 64 or (not use_fast_accum and cfg.block_n > 192)):
-        raise ValueError(f"config: ping-pong needs block_m 64 and, with slow accumulation, block_n <= 192: {cfg}")
+    if cfg.pingpong and cfg.block_m == 128 and cfg.block_n > 128:
+        raise ValueError(f"config: ping-pong with block_m 128 needs block_n <= 128 (two m64nN accumulator chains "
+                         f"of 192 registers spill), got {cfg}")
+    if cfg.accumulator_registers(use_fast_accum) > 192:
+        raise ValueError(f"config: {cfg} needs {cfg.accumulator_registers(use_fast_accum)} accumulator registers per "
+                         f"thread with use_fast_accum={use_fast_accum}, more than the 192 a consumer can hold")
     if cfg.smem_bytes() > _MAX_SMEM:
         raise ValueError(f"config: {cfg} needs {cfg.smem_bytes()} bytes of shared memory > {_MAX_SMEM}")
     kern = _kernel(kernel_name_expression(cfg, use_fast_accum, out_dt), cfg.smem_bytes())
     cluster_tiles = -(-m // (cfg.block_m * cfg.cluster_m)) * -(-n // cfg.block_n)
     # persistent: each cluster strides over the cluster tiles; at most one block per SM
     grid = (cfg.cluster_m * min(cluster_tiles, _max_clusters(kern, cfg, num_sms)), 1)
+    # vec_store: 16-byte vector stores (N * bytes % 16 == 0, aligned output); then the cooperative kernel
+    # with two consumers defers its epilogue for fast accumulation and 16-bit outputs, through TMA stores
     vec_store = int(out.data.ptr % 16 == 0 and (n * out_dt.itemsize) % 16 == 0)
+    tma = vec_store and out_dt.itemsize == 2 and use_fast_accum and not cfg.pingpong and cfg.block_m == 128
     args = (
         _tensor_map(xq.data.ptr, m, k, cfg.block_m),
         _tensor_map(wq.data.ptr, n, k, cfg.block_n // cfg.cluster_m),  # each block of a cluster loads its share
         x_scale, w_scale, bias32 if bias32 is not None else np.uint64(0), out,
         np.int32(m), np.int32(n), np.int32(k), np.int32(cfg.group_m), np.int32(vec_store),
-    )
+    ) + (() if cfg.pingpong else (_out_tensor_map(out.data.ptr, m, n) if tma else _NO_TENSOR_MAP,))
     return GemmPlan(kern, grid, cfg.threads, args, cfg.smem_bytes(), out, cfg)
 
 

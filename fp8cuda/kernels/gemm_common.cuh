@@ -33,6 +33,8 @@ struct OutTraits;
 template <>
 struct OutTraits<kOutBF16> {
   static constexpr int kBytes = 2;
+  // two values rounded (RNE) and packed into one 32-bit word, the first in the low half
+  __device__ __forceinline__ static u32 pack2(float a, float b) { return cvt_rn_bf16x2_f32(a, b); }
   __device__ __forceinline__ static void store_pair(void* p, float a, float b) {
     *reinterpret_cast<u32*>(p) = cvt_rn_bf16x2_f32(a, b);
   }
@@ -49,6 +51,8 @@ struct OutTraits<kOutBF16> {
 template <>
 struct OutTraits<kOutF16> {
   static constexpr int kBytes = 2;
+  // two values rounded (RNE) and packed into one 32-bit word, the first in the low half
+  __device__ __forceinline__ static u32 pack2(float a, float b) { return cvt_rn_f16x2_f32(a, b); }
   __device__ __forceinline__ static void store_pair(void* p, float a, float b) {
     *reinterpret_cast<u32*>(p) = cvt_rn_f16x2_f32(a, b);
   }

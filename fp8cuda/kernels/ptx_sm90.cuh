@@ -92,6 +92,28 @@ __device__ __forceinline__ void tma_prefetch_l2_2d(const void* tmap, int c0, int
                : "memory");
 }
 
+// cp.async.bulk.tensor.2d global <- shared (TMA store): write the box at (c0, c1) of `tmap` from shared
+// memory at `src` (laid out as the map's swizzle says); the box's out-of-bounds part is not written.
+// The writer threads' st.shared must be made visible to the async proxy first (fence_proxy_async_shared_cta
+// by each writer, then a barrier). Completion is tracked per issuing thread by bulk groups.
+__device__ __forceinline__ void tma_store_2d(const void* tmap, const void* src, int c0, int c1) {
+  asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%2, %3}], [%1];\n"
+               ::"l"(reinterpret_cast<u64>(tmap)), "r"(smem_u32(src)), "r"(c0), "r"(c1)
+               : "memory");
+}
+__device__ __forceinline__ void bulk_commit_group() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+// Wait until at most N of this thread's bulk groups are still reading their shared-memory source
+// (the source may then be rewritten; the global writes may still be in flight).
+template <int N>
+__device__ __forceinline__ void bulk_wait_group_read() {
+  asm volatile("cp.async.bulk.wait_group.read %0;\n" ::"n"(N) : "memory");
+}
+// Wait until at most N of this thread's bulk groups are incomplete (global writes done).
+template <int N>
+__device__ __forceinline__ void bulk_wait_group() {
+  asm volatile("cp.async.bulk.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
 // ---- programmatic dependent launch (sm_90) --------------------------------------------------------
 // Both are no-ops unless the kernel was launched with programmatic stream serialization.
 // Let the next kernel in the stream launch its blocks (they run up to their own griddepcontrol.wait).
@@ -152,6 +174,16 @@ __device__ __forceinline__ float4 ld_shared_cluster_v4_f32(u32 addr) {
                : "memory");
   return v;
 }
+
+// ---- cp.async (sm_80+): global -> shared without registers --------------------------------------
+// cp.async.ca.shared.global, 4 bytes: copies src_bytes (4 or 0) of `src` and zero-fills the rest, so an
+// out-of-range element lands as 0.0f (src must still be a valid address; it is not read when src_bytes = 0).
+__device__ __forceinline__ void cp_async_4(void* dst, const void* src, u32 src_bytes) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_u32(dst)), "l"(src), "r"(src_bytes)
+               : "memory");
+}
+// Wait until every cp.async of this thread has landed (other threads' copies: add a barrier after).
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
 
 // ---- named barriers -----------------------------------------------------------------------------
 __device__ __forceinline__ void bar_sync(u32 id, u32 num_threads) {

@@ -131,6 +131,26 @@ def test_persistent_many_tiles():
                           config=gemm.GemmConfig(128, 128, 4, cluster_m, group_m=3))
             run_and_check(gemm.f8f8bf16_rowwise, ops, use_fast_accum=fast,
                           config=gemm.GemmConfig(64, 128, 4, cluster_m, group_m=3, pingpong=True))
+            # ping-pong with 128-row tiles: two row-half accumulator chains (not picked by select_config)
+            run_and_check(gemm.f8f8bf16_rowwise, ops, use_fast_accum=fast,
+                          config=gemm.GemmConfig(128, 128 if fast else 64, 4, cluster_m, group_m=3, pingpong=True))
+
+
+@pytest.mark.parametrize("k,out_dtype", [(16, BF16), (144, BF16), (144, np.float16), (400, BF16)])
+def test_deferred_epilogue(k, out_dtype):
+    """Cooperative kernel, fast accumulation, 16-bit output with N % 8 == 0 (vector stores): the column
+    chunks of a tile leave through TMA stores, the last ones during the next tile's first K blocks. More
+    tiles than resident blocks for every config (the chunks must land in the right tile), an M tail, an N
+    tail inside a 128-byte chunk (the copy engine clips the box), and K of 1, 2 and 4 K blocks (fewer K
+    blocks than deferred chunks: the rest is stored after the main loop)."""
+    skip_unless_hopper()
+    from fp8cuda import gemm
+
+    rng = np.random.default_rng(k)
+    ops = random_operands(rng, 128 * 32 + 3, 256 * 5 + 40, k, bias=True)
+    for cfg in (gemm.GemmConfig(128, 256, 4, 2, group_m=3), gemm.GemmConfig(128, 192, 5, 1),
+                gemm.GemmConfig(128, 128, 6, 2, group_m=5)):
+        run_and_check(gemm.f8f8bf16_rowwise, ops, use_fast_accum=True, out_dtype=out_dtype, config=cfg)
 
 
 def _pingpong_candidates():

@@ -2,7 +2,8 @@
 
 For every instance ``fp8cuda.gemm.select_config`` can pick: the WGMMA kernel really issues FP8
 warpgroup MMAs (``QGMMA``) and TMA loads (``UTMALDG``), reallocates registers between warpgroups
-(``USETMAXREG``) when it has two consumers, spills nothing to local memory, and ptxas did not
+(``USETMAXREG``) when it has two consumers, stores its deferred epilogue with TMA (``UTMASTG``: cooperative,
+two consumers, fast accumulation, 16-bit output), spills nothing to local memory, and ptxas did not
 serialize the wgmma pipeline or ignore setmaxnreg. Both schedules (cooperative and ping-pong) are covered:
 ``candidate_configs`` lists every instance of either that ``select_config`` can pick. The level-1 kernel compiles without spills to
 tensor-core MMAs (on sm_90 ptxas lowers ``mma.sync ... e4m3`` to conversions plus ``HMMA``).
@@ -112,6 +113,8 @@ def test_wgmma_kernel_sass(wgmma_build):
             assert "BAR.ARV" in sass, f"{expr}: no named-barrier arrive (ping-pong ordering)"
         if re.search(r", [24], (true|false), \d>$", expr):  # clusters of 2 or 4: B multicast, remote arrivals
             assert "UTMALDG.2D.MULTICAST" in sass, f"{expr}: no multicast TMA load"
+        if re.search(r"_rowwise<128, \d+, \d+, \d, true, [01]>$", expr):  # deferred epilogue: TMA stores
+            assert "UTMASTG.2D" in sass, f"{expr}: no TMA store in the deferred epilogue"
         _no_local_memory(res, expr)
 
 

@@ -1,0 +1,202 @@
+// The stage ring and the consumer main loops of the WGMMA GEMM kernels (gemm_sm90.cu): shared-memory
+// layout, tile order, stage release, and the fast / slow accumulation loops over one tile's K blocks.
+#pragma once
+#include "gemm_common.cuh"
+
+namespace fp8cuda {
+
+constexpr int kEpiChunkBytes = 128;       // epilogue column chunk width in bytes
+constexpr int kEpiRowBytes = 128 + 16;    // + 16 bytes padding: conflict-free fragment writes
+constexpr int kProducerRegs = 40;
+constexpr int kConsumerRegs = 232;        // 128 * 40 + 256 * 232 = 64512 <= 65536
+constexpr int kSlowUnroll = 4;            // slow accumulation: K blocks per pipeline drain (mainloop_slow)
+
+// Dynamic shared memory of one block; gemm.py's GemmConfig.smem_bytes repeats this formula.
+// BLOCK_M: rows of the A tile of one stage; kNumConsumers: consumer warpgroups (each with its own
+// epilogue staging and scale rows). Cooperative: BLOCK_M = 64 * kNumConsumers; ping-pong: 64 or 128, and 2.
+template <int BLOCK_M, int BLOCK_N, int kNumStages, int kNumConsumers_ = BLOCK_M / 64>
+struct SmemLayout {
+  static constexpr int kStages = kNumStages;
+  static constexpr int kNumConsumers = kNumConsumers_;
+  static constexpr int kBytesA = BLOCK_M * BLOCK_K;
+  static constexpr int kBytesB = BLOCK_N * BLOCK_K;
+  static constexpr int kOffB = kNumStages * kBytesA;
+  static constexpr int kOffEpi = kOffB + kNumStages * kBytesB;
+  // per consumer: w_scale and bias of the tile's columns, x_scale of its 64 rows (float32)
+  static constexpr int kScaleFloats = 2 * BLOCK_N + 64;
+  static constexpr int kOffScale = kOffEpi + kNumConsumers * 64 * kEpiRowBytes;
+  static constexpr int kOffBar = kOffScale + kNumConsumers * kScaleFloats * 4;
+  static constexpr int kTotal = kOffBar + 2 * kNumStages * 8 + 1024;  // + 1024: alignment slack
+};
+
+// Grouped (L2-friendly) tile order: kGroupM consecutive tile rows sweep all tile columns together.
+__device__ __forceinline__ void tile_coords(int tile, int num_m, int num_n, int group_m, int& mb, int& nb) {
+  const int per_group = group_m * num_n;
+  const int first_m = (tile / per_group) * group_m;
+  const int size_m = min(num_m - first_m, group_m);
+  const int r = tile % per_group;
+  mb = first_m + r % size_m;
+  nb = r / size_m;
+}
+
+// Consumer warp releases a stage: lane 0 arrives on the empty barrier of every block of the cluster
+// (each block's share of the stage's B tile was multicast into all of them).
+template <int kClusterM>
+__device__ __forceinline__ void release_stage(u64* empty, int lane) {
+  if (lane == 0) {
+    if (kClusterM == 1) {
+      mbarrier_arrive(empty);
+    } else {
+#pragma unroll
+      for (u32 r = 0; r < kClusterM; ++r) mbarrier_arrive_cluster(empty, r);
+    }
+  }
+}
+
+// The stage ring as one consumer warp sees it. Ring position p (a running K-block count) lives in
+// stage p % kStages; its full barrier completes for the (p / kStages)-th time, parity (p / kStages) & 1.
+template <class L, int kClusterM>
+struct StageRing {
+  unsigned char* smem_a;
+  unsigned char* smem_b;
+  u64* full;
+  u64* empty;
+  int lane;
+  __device__ __forceinline__ void wait_full(int p) const {
+    mbarrier_wait_parity(&full[p % L::kStages], static_cast<u32>(p / L::kStages) & 1u);
+  }
+  // wgmma descriptors of the A / B rows at byte offset `off` of position p's stage (off % 1024 == 0)
+  __device__ __forceinline__ u64 desc_a(int p, u32 off) const {
+    return make_smem_desc_sw128(smem_a + (p % L::kStages) * L::kBytesA + off);
+  }
+  __device__ __forceinline__ u64 desc_b(int p, u32 off) const {
+    return make_smem_desc_sw128(smem_b + (p % L::kStages) * L::kBytesB + off);
+  }
+  __device__ __forceinline__ void release(int p) const { release_stage<kClusterM>(&empty[p % L::kStages], lane); }
+};
+
+// A consumer warpgroup's share of a tile is one or two accumulator chains. Chain h is an m64nN wgmma
+// fragment that reads the A rows at byte offset a_off[h] and the B rows at b_off[h] of every stage:
+//   cooperative / ping-pong 64, fast:  1 chain, the warpgroup's 64 rows x BLOCK_N
+//   cooperative / ping-pong 64, slow:  2 chains, column halves of the 64 rows (b_off = h * BLOCK_N / 2 rows);
+//                                      [chain 0 | chain 1] is laid out as one m64nBLOCK_N fragment
+//   ping-pong 128, fast and slow:      2 chains, row halves 64 h .. 64 h + 63 (a_off = h * 64 rows)
+// Consecutive wgmmas alternate between the chains where there are two, so neither waits on its own
+// previous result.
+
+// Fast accumulation over ring positions it .. it + num_kb - 1: each chain accumulates all of K in its
+// wgmma accumulators; one K block's group stays in flight while the next one is issued, and a stage is
+// released once the group after it has been issued and its own group has completed.
+// after_issue(kb) runs right after K block kb's group is issued, while it and the previous one are in
+// flight (cooperative: stores of the previous tile's output); on_last_issued() right after the tile's last
+// group is issued (ping-pong: hand over the tensor cores).
+template <class Chain, int kChains, class Ring, class G, class F>
+__device__ __forceinline__ void mainloop_fast(float (&acc)[kChains][Chain::kNumAcc], const Ring& ring,
+                                              const u32 (&a_off)[kChains], const u32 (&b_off)[kChains], int it,
+                                              int num_kb, G&& after_issue, F&& on_last_issued) {
+  auto fence_acc = [&] {
+#pragma unroll
+    for (int h = 0; h < kChains; ++h)
+#pragma unroll
+      for (int i = 0; i < Chain::kNumAcc; ++i) wgmma_fence_operand(acc[h][i]);
+  };
+  auto k_block = [&](int kb, auto&& hook) {
+    const int p = it + kb;
+    ring.wait_full(p);
+    u64 da[kChains], db[kChains];
+#pragma unroll
+    for (int h = 0; h < kChains; ++h) {
+      da[h] = ring.desc_a(p, a_off[h]);
+      db[h] = ring.desc_b(p, b_off[h]);
+    }
+    fence_acc();
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < BLOCK_K / 32; ++kk)
+#pragma unroll
+      for (int h = 0; h < kChains; ++h)  // +32 bytes of K per step = +2 in the descriptor's (address >> 4)
+        Chain::mma(acc[h], da[h] + 2 * kk, db[h] + 2 * kk, kb > 0 || kk > 0);
+    wgmma_commit_group();
+    hook(kb);
+    wgmma_wait_group<1>();  // the previous K block's group has finished reading its stage
+    fence_acc();
+    if (kb > 0) ring.release(p - 1);
+  };
+  for (int kb = 0; kb < num_kb; ++kb) k_block(kb, after_issue);
+  on_last_issued();
+  wgmma_wait_group<0>();
+  fence_acc();
+  ring.release(it + num_kb - 1);
+}
+
+// Slow accumulation over ring positions it .. it + num_kb - 1 with two chains: each chain's wgmma
+// accumulators restart every K block (128 K) and are then added into float32 totals
+// (total = [chain 0 | chain 1]). While one chain's wgmmas run, the other's finished partial sum is
+// promoted, so a group is always in flight:
+//   first(p):  chain 0(p), chain 1(p); wait 1; promote chain 0                  (chain 1 in flight)
+//   next(p):   chain 0(p); wait 1; release p - 1; promote chain 1 (p - 1); chain 1(p); wait 1;
+//              promote chain 0                                                    (chain 1 in flight)
+//   finish(p): wait 0; release p; promote chain 1
+// ptxas tracks which wgmma groups may be pending only within straight-line code: reading a chain's
+// accumulators after a loop back-edge while a group is in flight makes it serialize every wgmma
+// (C7514). So the pipeline drains once per kSlowUnroll K blocks, at the back-edge.
+template <class Chain, class Ring, class F>
+__device__ __forceinline__ void mainloop_slow(float (&total)[2 * Chain::kNumAcc], float (&acc0)[Chain::kNumAcc],
+                                              float (&acc1)[Chain::kNumAcc], const Ring& ring,
+                                              const u32 (&a_off)[2], const u32 (&b_off)[2], int it, int num_kb,
+                                              F&& on_last_issued) {
+  constexpr int kAcc = Chain::kNumAcc;
+#pragma unroll
+  for (int j = 0; j < 2 * kAcc; ++j) total[j] = 0.f;
+  auto issue = [&](float (&d)[kAcc], int p, u32 a, u32 b) {
+    const u64 da = ring.desc_a(p, a), db = ring.desc_b(p, b);
+#pragma unroll
+    for (int j = 0; j < kAcc; ++j) wgmma_fence_operand(d[j]);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < BLOCK_K / 32; ++kk) Chain::mma(d, da + 2 * kk, db + 2 * kk, kk > 0);
+    wgmma_commit_group();
+  };
+  auto promote = [&](float (&d)[kAcc], int off) {
+#pragma unroll
+    for (int j = 0; j < kAcc; ++j) wgmma_fence_operand(d[j]);
+#pragma unroll
+    for (int j = 0; j < kAcc; ++j) total[off + j] += d[j];  // one float32 promotion per 128 K
+  };
+  auto first = [&](int p) {
+    ring.wait_full(p);
+    issue(acc0, p, a_off[0], b_off[0]);
+    issue(acc1, p, a_off[1], b_off[1]);
+    wgmma_wait_group<1>();
+    promote(acc0, 0);
+  };
+  auto next = [&](int p) {
+    ring.wait_full(p);
+    issue(acc0, p, a_off[0], b_off[0]);
+    wgmma_wait_group<1>();
+    ring.release(p - 1);
+    promote(acc1, kAcc);
+    issue(acc1, p, a_off[1], b_off[1]);
+    wgmma_wait_group<1>();
+    promote(acc0, 0);
+  };
+  auto finish = [&](int p, bool last) {
+    if (last) on_last_issued();  // chain 1 of the last K block in flight
+    wgmma_wait_group<0>();
+    ring.release(p);
+    promote(acc1, kAcc);
+  };
+  int kb = 0;
+  for (; kb + kSlowUnroll <= num_kb; kb += kSlowUnroll, it += kSlowUnroll) {
+    first(it);
+#pragma unroll
+    for (int u = 1; u < kSlowUnroll; ++u) next(it + u);
+    finish(it + kSlowUnroll - 1, kb + kSlowUnroll == num_kb);
+  }
+  for (; kb < num_kb; ++kb, ++it) {  // K blocks left over (num_kb % kSlowUnroll)
+    first(it);
+    finish(it, kb + 1 == num_kb);
+  }
+}
+
+}  // namespace fp8cuda
