@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # One device call for the FP8 GEMM (issue 4): probe, build, correctness, sanitizers, timing.
-# Usage (on the device machine, repo root): bash scripts/device_gemm.sh [quick|full|tests|bench|final|pingpong|schedules]
+# Usage (on the device machine, repo root): bash scripts/device_gemm.sh [quick|full|tests|bench|final|pingpong|schedules|
+#   profile|variants]
 #   quick: tests + sanitizers + 9-shape benchmark with tile variants; full: tests + all 63 shapes
 #   (table also written as $OUT/benchmarks.md, the GEMM section for docs/benchmarks.md);
 #   tests: no timing; bench: all 63 shapes only; final: quick + Nsight Compute speed-of-light;
 #   pingpong: tests + sanitizers + 9 shapes timing cooperative vs ping-pong vs torch in the same rounds,
 #   then all 63 shapes if the time budget still allows; schedules: tests + sanitizers + all 63 shapes
-#   timing the default and the alternative schedules / cluster sizes in the same rounds.
+#   timing the default and the alternative schedules / cluster sizes in the same rounds; profile: fixed
+#   M, N with K swept (scripts/gemm_k_sweep.py: per-K vs fixed time, ours and torch) + Nsight Compute
+#   warp-stall sampling per SASS instruction of our kernel and cuBLAS's warp states at 4096 x 28672 x 4096;
+#   variants: tests + sanitizers + scripts/gemm_variants.py (its checks, then its variants on the 9 quick shapes).
 # Every step's time limit is clipped to a whole-script budget (BUDGET_S, default 400 s), so the script
 # ends inside the device call's limit. Logs go to $OUT (or ./.out); a short summary is printed last.
 set -u -o pipefail
@@ -48,7 +52,7 @@ PY
 step precompile 150 $PY -m fp8cuda.bench_gemm --precompile
 
 # 2. smoke: one small GEMM per launch path, with tails, under a short time limit (a hang shows here)
-step smoke 60 $PY - <<'PY'
+step smoke 120 $PY - <<'PY'
 import numpy as np, cupy as cp
 from fp8cuda import gemm
 from fp8ref.testing import assert_gemm_within_bound
@@ -58,6 +62,7 @@ C = gemm.GemmConfig
 for mode in ("cupy", "driver"):
     for (m, n, k, fast, cfg) in [(200, 300, 528, True, C(128, 256, 4, 1)), (200, 300, 528, True, C(128, 256, 4, 2)),
                                  (200, 300, 528, True, C(64, 256, 5, 2, pingpong=True)),
+                                 (1300, 700, 784, True, C(128, 128, 6, 2, pingpong=True)),
                                  (700, 300, 784, False, C(64, 192, 6, 2, pingpong=True)),
                                  (3000, 3000, 784, True, C(64, 256, 5, 4, pingpong=True)),
                                  (1000, 3000, 528, True, C(128, 256, 4, 4)), (1000, 3000, 528, False, C(128, 192, 5, 4)),
@@ -77,7 +82,7 @@ print("smoke ok")
 PY
 SMOKE=$?
 
-if [ "$MODE" != bench ] && [ $SMOKE -eq 0 ]; then
+if [ "$MODE" != bench ] && [ "$MODE" != profile ] && [ $SMOKE -eq 0 ]; then
   # 3. correctness suite (GPU tests + offline SASS tests)
   step pytest 230 $PY -m pytest tests/cuda/test_gemm.py -q -x -rf -p no:cacheprovider \
        --hypothesis-seed=0 -o addopts="" 
@@ -95,32 +100,27 @@ for fn, cfg in ((gemm.f8f8bf16_rowwise, None), (gemm.f8f8bf16_rowwise_simple, No
         xq = cp.asarray(rng.integers(0, 0x7E, (m, k), dtype=np.uint8)); wq = cp.asarray(rng.integers(0, 0x7E, (n, k), dtype=np.uint8))
         kw = {"config": cfg} if cfg else {}
         fn(xq, wq, cp.ones(m, cp.float32), cp.ones(n, cp.float32), bias=cp.ones(n, cp.float32), use_fast_accum=fast, **kw)
+# deferred epilogue through TMA stores (fast, bf16, N % 8 == 0, several tiles per block, K of 2 and 3
+# blocks); ping-pong 128-row tiles
+for cfg, fast in ((gemm.GemmConfig(128, 256, 4, 2, 3), True), (gemm.GemmConfig(128, 128, 4, 2, 3, pingpong=True), True),
+                  (gemm.GemmConfig(128, 64, 4, 2, 3, pingpong=True), False)):
+    for (m, n, k) in [(4480, 2056, 272), (4480, 2056, 144)]:
+        xq = cp.asarray(rng.integers(0, 0x7E, (m, k), dtype=np.uint8)); wq = cp.asarray(rng.integers(0, 0x7E, (n, k), dtype=np.uint8))
+        gemm.f8f8bf16_rowwise(xq, wq, cp.ones(m, cp.float32), cp.ones(n, cp.float32), bias=cp.ones(n, cp.float32),
+                              use_fast_accum=fast, config=cfg)
 cp.cuda.runtime.deviceSynchronize(); print("sanitizer target done")
 PY
-  step memcheck 70 compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 9 $PY /tmp/san.py
-  step racecheck 70 compute-sanitizer --tool racecheck --report-api-errors no --error-exitcode 9 $PY /tmp/san.py
+  step memcheck 120 compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 9 $PY /tmp/san.py
+  step racecheck 150 compute-sanitizer --tool racecheck --report-api-errors no --error-exitcode 9 $PY /tmp/san.py
 fi
 
-if [ "$MODE" != tests ] && [ $SMOKE -eq 0 ]; then
-  # 5. timing vs torch._scaled_mm, same inputs, one process
-  if [ "$MODE" = full ] || [ "$MODE" = bench ]; then BARGS="--markdown $OUT/benchmarks.md"; else BARGS="--quick --variants"; fi
-  if [ "$MODE" = final ]; then BARGS="--quick --variants --rounds 2"; fi
-  if [ "$MODE" = pingpong ]; then BARGS="--quick --schedules --variants --rounds 3"; fi
-  if [ "$MODE" = schedules ]; then BARGS="--schedules --rounds 2 --rep 30 --markdown $OUT/benchmarks.md"; fi
-  step bench 330 $PY -m fp8cuda.bench_gemm $BARGS --json "$OUT/bench.json"
-  if [ "$MODE" = pingpong ] && [ "$(left)" -gt 110 ]; then
-    cp "$OUT/bench.log" "$OUT/bench_quick.log"
-    step bench_full 330 $PY -m fp8cuda.bench_gemm --rounds 2 --markdown "$OUT/benchmarks.md" --json "$OUT/bench_full.json"
-  fi
-fi
-
-if [ "$MODE" = final ] && [ $SMOKE -eq 0 ]; then
-  # 6. Nsight Compute speed-of-light of our kernel and cuBLAS's on 8192^3 and 4096 x 28672 x 4096
-  cat > /tmp/ncu_target.py <<'PY'
+# Nsight Compute target (final, profile): ours and torch fast accumulation once each per M,N,K argument,
+# between cudaProfilerStart/Stop (ncu --profile-from-start off), after 3 warm-up calls.
+cat > /tmp/ncu_target.py <<'PY'
 import sys, torch, cupy as cp
 from fp8cuda import gemm
 from fp8cuda.bench_gemm import _inputs
-for (m, n, k) in [(8192, 8192, 8192), (4096, 28672, 4096)]:
+for (m, n, k) in (map(int, arg.split(",")) for arg in sys.argv[1:]):
     a, b, sa, sb, xq, wq, xs, ws = _inputs(torch, cp, m, n, k)
     plan = gemm.make_plan(xq, wq, xs, ws, use_fast_accum=True)
     call = lambda: torch._scaled_mm(a, b.t(), scale_a=sa, scale_b=sb, out_dtype=torch.bfloat16, use_fast_accum=True)
@@ -130,13 +130,52 @@ for (m, n, k) in [(8192, 8192, 8192), (4096, 28672, 4096)]:
     torch.cuda.cudart().cudaProfilerStop()
 print("ncu target done")
 PY
+
+if [ "$MODE" != tests ] && [ "$MODE" != profile ] && [ $SMOKE -eq 0 ]; then
+  # 5. timing vs torch._scaled_mm, same inputs, one process
+  if [ "$MODE" = full ] || [ "$MODE" = bench ]; then BARGS="--markdown $OUT/benchmarks.md"; else BARGS="--quick --variants"; fi
+  if [ "$MODE" = final ]; then BARGS="--quick --variants --rounds 2"; fi
+  if [ "$MODE" = pingpong ]; then BARGS="--quick --schedules --variants --rounds 3"; fi
+  if [ "$MODE" = schedules ]; then BARGS="--schedules --rounds 2 --rep 30 --markdown $OUT/benchmarks.md"; fi
+  if [ "$MODE" = variants ]; then
+    step variants 330 $PY scripts/gemm_variants.py --precompile --check --quick --rounds 3 --json "$OUT/variants.json"
+  else
+    step bench 330 $PY -m fp8cuda.bench_gemm $BARGS --json "$OUT/bench.json"
+  fi
+  if [ "$MODE" = pingpong ] && [ "$(left)" -gt 110 ]; then
+    cp "$OUT/bench.log" "$OUT/bench_quick.log"
+    step bench_full 330 $PY -m fp8cuda.bench_gemm --rounds 2 --markdown "$OUT/benchmarks.md" --json "$OUT/bench_full.json"
+  fi
+fi
+
+if [ "$MODE" = final ] && [ $SMOKE -eq 0 ]; then
+  # 6. Nsight Compute speed-of-light of our kernel and cuBLAS's on 8192^3 and 4096 x 28672 x 4096
   step ncu 120 ncu --clock-control none --profile-from-start off --section SpeedOfLight --section MemoryWorkloadAnalysis \
-       --csv --page details python3 /tmp/ncu_target.py
+       --csv --page details python3 /tmp/ncu_target.py 8192,8192,8192 4096,28672,4096
+fi
+
+if [ "$MODE" = profile ] && [ $SMOKE -eq 0 ]; then
+  step ksweep 200 $PY scripts/gemm_k_sweep.py --rounds 3 --json "$OUT/ksweep.json"
+  NCU="ncu --clock-control none --profile-from-start off --section SpeedOfLight --section WarpStateStats --section SchedulerStats --section SourceCounters --section MemoryWorkloadAnalysis"
+  for who in ours cublas; do
+    [ $who = ours ] && K=regex:sm90_fp8 || K=regex:nvjet
+    step ncu_$who 90 $NCU -k $K --export "$OUT/$who" --force-overwrite $PY /tmp/ncu_target.py 4096,28672,4096
+    step ncu_${who}_details 30 ncu --import "$OUT/$who.ncu-rep" --page details --print-details all
+    step ncu_${who}_raw 30 ncu --import "$OUT/$who.ncu-rep" --page raw --csv
+    step ncu_${who}_sass 60 ncu --import "$OUT/$who.ncu-rep" --page source --print-source sass --csv
+    step stalls_$who 30 $PY scripts/ncu_sass_summary.py "$OUT/ncu_${who}_sass.log" --top 45
+    step stalls_${who}_raw 30 $PY scripts/ncu_sass_summary.py --raw "$OUT/ncu_${who}_raw.log"
+    rm -f "$OUT/$who.ncu-rep"
+  done
+  for f in "$OUT"/stalls_*.log; do echo "==== $f"; cut -c1-150 "$f" | head -c 3500; done
 fi
 
 echo; echo "==== failures (pytest) ===="; grep -E "^(FAILED|ERROR)|Error|assert" "$OUT/pytest.log" 2>/dev/null | head -20
 echo "==== sanitizer ===="; grep -E "ERROR SUMMARY|RACECHECK SUMMARY|Invalid|Race" "$OUT"/memcheck.log "$OUT"/racecheck.log 2>/dev/null | head -10
 echo "==== bench (quick) ===="; sed -n '/^ *M /,$p' "$OUT/bench_quick.log" 2>/dev/null
 echo "==== bench ===="; sed -n '/^ *M /,$p' "$OUT/bench.log" 2>/dev/null
+echo "==== variants ===="; grep -v "^precompiled\|^check" "$OUT/variants.log" 2>/dev/null
 echo "==== bench (full) ===="; sed -n '/^ *M /,$p' "$OUT/bench_full.log" 2>/dev/null | tail -n 3
 echo "==== summary ===="; cat "$SUMMARY"
+# At most 8 files come back from a device call: the logs travel as one archive.
+(cd "$OUT" && ls *.log >/dev/null 2>&1 && tar czf logs.tgz *.log && rm -f *.log)
