@@ -146,7 +146,7 @@ __global__ void __launch_bounds__(128 * (1 + BLOCK_M / 64), 1) __cluster_dims__(
   using Mma = WgmmaM64K32E4M3<BLOCK_N>;
   constexpr int kNumConsumers = L::kNumConsumers;
   // Deferred epilogue: fast accumulation, 16-bit output, two consumers (setmaxnreg's 232 registers).
-  // Registers bound the deferred chunks: 3 x 16 on top of 128 accumulators (4 spill, v8 in notes-gemm.md).
+  // Registers bound the deferred chunks: 3 x 16 on top of 128 accumulators (4 spill and gain nothing, v8, v12).
   constexpr bool kDeferEpilogue = kFastAccum && OutTraits<kOut>::kBytes == 2 && kNumConsumers == 2;
   constexpr int kChunks = BLOCK_N * 2 / kEpiChunkBytes;  // 128-byte column chunks of a 16-bit output tile row
   constexpr int kDeferChunks = kChunks < 3 ? kChunks : 3;
@@ -154,6 +154,10 @@ __global__ void __launch_bounds__(128 * (1 + BLOCK_M / 64), 1) __cluster_dims__(
   // TMA stores stage a chunk in the first 8 KB of the consumer's staging rows, 1024-byte aligned
   static_assert(L::kOffEpi % 1024 == 0 && 64 * kEpiRowBytes % 1024 == 0, "128-byte swizzle atoms");
 
+#ifdef FP8CUDA_GEMM_TRACE
+  unsigned* const trace = reinterpret_cast<unsigned*>(const_cast<float*>(bias));  // experiment: bias carries it
+  bias = nullptr;
+#endif
   extern __shared__ unsigned char smem_raw[];
   GemmBlock<L, BLOCK_M, BLOCK_N, kClusterM> blk(smem_raw, M, N, K);
   blk.init(&tmap_a, &tmap_b, kClusterM * kNumConsumers * 4);
@@ -166,7 +170,11 @@ __global__ void __launch_bounds__(128 * (1 + BLOCK_M / 64), 1) __cluster_dims__(
   } else {
     if (kNumConsumers == 2) setmaxnreg_inc<kConsumerRegs>();
     const int c = wg - 1;
-    const StageRing<L, kClusterM> ring{blk.smem_a, blk.smem_b, blk.full_bar, blk.empty_bar, tid % 32};
+    const StageRing<L, kClusterM> ring{blk.smem_a, blk.smem_b, blk.full_bar, blk.empty_bar, tid % 32
+#ifdef FP8CUDA_GEMM_TRACE
+                                       , trace
+#endif
+    };
     unsigned char* epi = blk.smem_epi + c * 64 * kEpiRowBytes;
     float* ws_smem = blk.smem_scale + c * L::kScaleFloats;  // this consumer's w_scale[col0..], bias[col0..],
     float* bias_smem = ws_smem + BLOCK_N;                       // x_scale[row0..]

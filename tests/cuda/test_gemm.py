@@ -141,8 +141,9 @@ def test_deferred_epilogue(k, out_dtype):
     """Cooperative kernel, fast accumulation, 16-bit output with N % 8 == 0 (vector stores): the column
     chunks of a tile leave through TMA stores, the last ones during the next tile's first K blocks. More
     tiles than resident blocks for every config (the chunks must land in the right tile), an M tail, an N
-    tail inside a 128-byte chunk (the copy engine clips the box), and K of 1, 2 and 4 K blocks (fewer K
-    blocks than deferred chunks: the rest is stored after the main loop)."""
+    tail inside a 128-byte chunk (the copy engine clips the box; whole tiles and the tail tile are packed by
+    different code), with and without bias, and K of 1, 2 and 4 K blocks (fewer K blocks than deferred
+    chunks: the rest is stored after the main loop)."""
     skip_unless_hopper()
     from fp8cuda import gemm
 
@@ -151,6 +152,10 @@ def test_deferred_epilogue(k, out_dtype):
     for cfg in (gemm.GemmConfig(128, 256, 4, 2, group_m=3), gemm.GemmConfig(128, 192, 5, 1),
                 gemm.GemmConfig(128, 128, 6, 2, group_m=5)):
         run_and_check(gemm.f8f8bf16_rowwise, ops, use_fast_accum=True, out_dtype=out_dtype, config=cfg)
+    # without bias: the packing of whole tiles and of the N-tail tile each have a no-bias form
+    ops = random_operands(rng, 128 * 32 + 3, 256 * 5 + 40, k, bias=False)
+    run_and_check(gemm.f8f8bf16_rowwise, ops, use_fast_accum=True, out_dtype=out_dtype,
+                  config=gemm.GemmConfig(128, 256, 4, 2, group_m=3))
 
 
 def _pingpong_candidates():
