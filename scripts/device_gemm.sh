@@ -114,23 +114,6 @@ PY
   step racecheck 150 compute-sanitizer --tool racecheck --report-api-errors no --error-exitcode 9 $PY /tmp/san.py
 fi
 
-# Nsight Compute target (final, profile): ours and torch fast accumulation once each per M,N,K argument,
-# between cudaProfilerStart/Stop (ncu --profile-from-start off), after 3 warm-up calls.
-cat > /tmp/ncu_target.py <<'PY'
-import sys, torch, cupy as cp
-from fp8cuda import gemm
-from fp8cuda.bench_gemm import _inputs
-for (m, n, k) in (map(int, arg.split(",")) for arg in sys.argv[1:]):
-    a, b, sa, sb, xq, wq, xs, ws = _inputs(torch, cp, m, n, k)
-    plan = gemm.make_plan(xq, wq, xs, ws, use_fast_accum=True)
-    call = lambda: torch._scaled_mm(a, b.t(), scale_a=sa, scale_b=sb, out_dtype=torch.bfloat16, use_fast_accum=True)
-    for _ in range(3): plan(); call()
-    torch.cuda.synchronize(); torch.cuda.cudart().cudaProfilerStart()
-    plan(); call(); torch.cuda.synchronize()
-    torch.cuda.cudart().cudaProfilerStop()
-print("ncu target done")
-PY
-
 if [ "$MODE" != tests ] && [ "$MODE" != profile ] && [ $SMOKE -eq 0 ]; then
   # 5. timing vs torch._scaled_mm, same inputs, one process
   if [ "$MODE" = full ] || [ "$MODE" = bench ]; then BARGS="--markdown $OUT/benchmarks.md"; else BARGS="--quick --variants"; fi
@@ -151,7 +134,7 @@ fi
 if [ "$MODE" = final ] && [ $SMOKE -eq 0 ]; then
   # 6. Nsight Compute speed-of-light of our kernel and cuBLAS's on 8192^3 and 4096 x 28672 x 4096
   step ncu 120 ncu --clock-control none --profile-from-start off --section SpeedOfLight --section MemoryWorkloadAnalysis \
-       --csv --page details python3 /tmp/ncu_target.py 8192,8192,8192 4096,28672,4096
+       --csv --page details python3 scripts/ncu_gemm_target.py 8192,8192,8192 4096,28672,4096
 fi
 
 if [ "$MODE" = profile ] && [ $SMOKE -eq 0 ]; then
@@ -159,7 +142,7 @@ if [ "$MODE" = profile ] && [ $SMOKE -eq 0 ]; then
   NCU="ncu --clock-control none --profile-from-start off --section SpeedOfLight --section WarpStateStats --section SchedulerStats --section SourceCounters --section MemoryWorkloadAnalysis"
   for who in ours cublas; do
     [ $who = ours ] && K=regex:sm90_fp8 || K=regex:nvjet
-    step ncu_$who 90 $NCU -k $K --export "$OUT/$who" --force-overwrite $PY /tmp/ncu_target.py 4096,28672,4096
+    step ncu_$who 90 $NCU -k $K --export "$OUT/$who" --force-overwrite $PY scripts/ncu_gemm_target.py 4096,28672,4096
     step ncu_${who}_details 30 ncu --import "$OUT/$who.ncu-rep" --page details --print-details all
     step ncu_${who}_raw 30 ncu --import "$OUT/$who.ncu-rep" --page raw --csv
     step ncu_${who}_sass 60 ncu --import "$OUT/$who.ncu-rep" --page source --print-source sass --csv

@@ -4,7 +4,7 @@
 
 Each variant is a (GemmConfig, use_fast_accum) pair; to time an experiment knob, add it as a template
 parameter of the kernel and a field of GemmConfig for the run (v8, v9 in docs/notes-gemm.md; the v9 knobs
-are on branch exp/gemm-v9-l2-prefetch). ``--check`` first runs
+are on branch exp/gemm-v9-v12). ``--check`` first runs
 every variant against fp8ref's bound on shapes with M, N and K tails and with many tiles per block. Then,
 for every shape (bench_gemm's 63, or its 9 ``--quick`` ones), the variants and torch._scaled_mm (fast and
 slow accumulation) alternate over ``--rounds`` rounds of ``do_bench``; each keeps its median. Prints

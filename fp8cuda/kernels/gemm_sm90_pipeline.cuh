@@ -55,6 +55,13 @@ __device__ __forceinline__ void release_stage(u64* empty, int lane) {
 
 // The stage ring as one consumer warp sees it. Ring position p (a running K-block count) lives in
 // stage p % kStages; its full barrier completes for the (p / kStages)-th time, parity (p / kStages) & 1.
+#ifdef FP8CUDA_GEMM_TRACE
+// Experiment builds only (scripts/gemm_trace.py): thread 128 (the first consumer's thread 0) of every block
+// records, for ring positions p < kTraceStride, the cycles it waited on full[p] and the low 32 bits of
+// clock64 after the wait: trace[2 (block * kTraceStride + p) + {0, 1}].
+constexpr int kTraceStride = 8192;
+#endif
+
 template <class L, int kClusterM>
 struct StageRing {
   unsigned char* smem_a;
@@ -62,8 +69,22 @@ struct StageRing {
   u64* full;
   u64* empty;
   int lane;
+#ifdef FP8CUDA_GEMM_TRACE
+  unsigned* trace;  // nullptr: no trace
+#endif
   __device__ __forceinline__ void wait_full(int p) const {
+#ifdef FP8CUDA_GEMM_TRACE
+    const long long t0 = clock64();
+#endif
     mbarrier_wait_parity(&full[p % L::kStages], static_cast<u32>(p / L::kStages) & 1u);
+#ifdef FP8CUDA_GEMM_TRACE
+    if (trace != nullptr && threadIdx.x == 128 && p < kTraceStride) {
+      const long long t1 = clock64();
+      unsigned* t = trace + 2 * (static_cast<size_t>(blockIdx.x) * kTraceStride + p);
+      t[0] = static_cast<unsigned>(t1 - t0);
+      t[1] = static_cast<unsigned>(t1);
+    }
+#endif
   }
   // wgmma descriptors of the A / B rows at byte offset `off` of position p's stage (off % 1024 == 0)
   __device__ __forceinline__ u64 desc_a(int p, u32 off) const {

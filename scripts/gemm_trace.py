@@ -1,0 +1,102 @@
+"""Where the cooperative GEMM's consumers wait for data (issue 4, docs/notes-gemm.md v11).
+
+``python scripts/gemm_trace.py [M,N,K ...] [--json PATH]``
+
+Builds the cooperative kernel with ``-DFP8CUDA_GEMM_TRACE`` (kernels/gemm_sm90_pipeline.cuh: the first
+consumer thread of every block records, per ring position, the cycles it waited on the stage's full
+barrier and the clock after the wait), runs select_config's fast-accumulation choice once after a warm-up
+and reports, by K block index within the tile: the mean wait, the share of waits over 1000 cycles, and the
+mean interval between consecutive K blocks (at K block 0: across the tile switch, the epilogue included).
+An experiment, not a test: the trace build is not the shipped kernel (one extra branch per K block).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import ml_dtypes
+import numpy as np
+
+STRIDE = 8192  # kTraceStride
+
+
+def trace_shape(m, n, k):
+    import cupy as cp
+
+    from fp8cuda import gemm
+    from fp8cuda._loader import get_kernel
+    from fp8cuda.gemm import GemmPlan, kernel_name_expression
+
+    rng = cp.random.default_rng(0)
+    xq = rng.integers(0, 0x7E, (m, k), dtype=cp.uint8)
+    wq = rng.integers(0, 0x7E, (n, k), dtype=cp.uint8)
+    xs, ws = cp.ones(m, cp.float32), cp.ones(n, cp.float32)
+    plan = gemm.make_plan(xq, wq, xs, ws, use_fast_accum=True)
+    cfg = plan.config
+    assert not cfg.pingpong, f"{cfg}: the trace covers the cooperative kernel"
+    kern = get_kernel("gemm_sm90.cu", kernel_name_expression(cfg, True, ml_dtypes.bfloat16),
+                      options=("-DFP8CUDA_GEMM_TRACE",))
+    kern.max_dynamic_shared_size_bytes = plan.smem
+    blocks = plan.grid[0]
+    trace = cp.zeros((blocks, STRIDE, 2), cp.uint32)
+    args = list(plan.args)
+    args[4] = np.uint64(trace.data.ptr)  # bias slot carries the trace buffer in trace builds
+    run = GemmPlan(kern, plan.grid, plan.block, tuple(args), plan.smem, plan.out, cfg)
+    for _ in range(3):  # warm-up, then the traced launch overwrites the same positions
+        run()
+    cp.cuda.runtime.deviceSynchronize()
+    tr = trace.get()
+    num_kb = -(-k // 128)
+    tiles = -(-m // (cfg.block_m * cfg.cluster_m)) * -(-n // cfg.block_n)
+    per_block = -(-tiles // (blocks // cfg.cluster_m))
+    npos = min(per_block * num_kb, STRIDE)
+    wait = tr[:, :npos, 0].astype(np.float64)
+    clk = tr[:, :npos, 1].astype(np.int64)
+    step = (clk[:, 1:] - clk[:, :-1]) % (1 << 32)
+    valid = np.zeros_like(wait, bool)
+    for b in range(blocks):  # positions this block ran (its last tile may be missing)
+        c = b // cfg.cluster_m
+        mine = len(range(c, tiles, blocks // cfg.cluster_m)) * num_kb
+        valid[b, :min(mine, npos)] = True
+    kb = np.arange(npos) % num_kb
+    rows = []
+    for q in range(num_kb):
+        sel = valid[:, kb == q]
+        w = wait[:, kb == q][sel]
+        s_sel = valid[:, 1:][:, kb[1:] == q]
+        s = step[:, kb[1:] == q][s_sel]
+        rows.append({"kb": q, "wait_mean": float(w.mean()), "wait_gt1000": float((w > 1000).mean()),
+                     "step_mean": float(s.mean()) if s.size else float("nan")})
+    total_wait = float(wait[valid].sum())
+    span = float(step[valid[:, 1:]].sum())
+    res = {"M": m, "N": n, "K": k, "config": cfg.label(), "blocks": blocks, "tiles_per_block": per_block,
+           "wait_share": total_wait / span, "by_kb": rows}
+    print(f"{m},{n},{k} {cfg.label()}: waiting on full barriers {res['wait_share']:.1%} of the traced thread's time",
+          flush=True)
+    print("  kb  wait_mean  >1000cyc  step_mean")
+    for r in rows:
+        if r["kb"] < 6 or r["kb"] >= num_kb - 2:
+            print(f"  {r['kb']:2d}  {r['wait_mean']:9.0f}  {r['wait_gt1000']:8.1%}  {r['step_mean']:9.0f}")
+    mid = [r for r in rows if 6 <= r["kb"] < num_kb - 2]
+    if mid:
+        print(f"  6..{num_kb - 3} (mean) {np.mean([r['wait_mean'] for r in mid]):6.0f}  "
+              f"{np.mean([r['wait_gt1000'] for r in mid]):8.1%}  {np.mean([r['step_mean'] for r in mid]):9.0f}")
+    return res
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("shapes", nargs="*", default=["4096,28672,4096", "8192,8192,8192"])
+    p.add_argument("--json", default=None)
+    a = p.parse_args(argv)
+    out = [trace_shape(*map(int, s.split(","))) for s in a.shapes]
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(out, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
