@@ -135,8 +135,9 @@ def encode_ml_dtypes(x, fmt: Format | str, *, saturate: bool) -> np.ndarray:
     ``x``: float16, bfloat16 or float32 array. ``saturate=False`` is ml_dtypes' cast itself (OCP
     non-saturating, NaN keeps its sign). ``saturate=True`` derives satfinite from it: NaN stays the cast's
     NaN; a non-NaN input whose cast is inf or NaN becomes the max code with the input's sign; everything
-    else is the cast. float64 is refused: ml_dtypes casts float64 through float32 (double rounding, e.g.
-    1.0625 + 2**-50 -> 1.0 in e4m3fn instead of 1.125).
+    else is the cast. float64 is refused: ml_dtypes before 0.7 casts float64 through float32 (double
+    rounding, e.g. 1.0625 + 2**-50 -> 1.0 in e4m3fn instead of 1.125), so the oracle would depend on the
+    installed release.
 
     >>> [hex(c) for c in encode_ml_dtypes(np.float32([464, 465, -np.inf, np.nan]), "e4m3fn", saturate=True)]
     ['0x7e', '0x7e', '0xfe', '0x7f']
