@@ -10,10 +10,12 @@ Two implementations, same signature, same semantics:
 * ``f8f8bf16_rowwise``: ``kernels/gemm_sm90.cu`` (sm_90a): TMA loads into a multi-stage mbarrier
   pipeline, one producer and one or two consumer warpgroups issuing ``wgmma ... m64nNk32 .e4m3``,
   clusters of two blocks sharing the B tile through TMA multicast, persistent grid with a grouped
-  tile order, scales/bias/rounding in the epilogue. Two schedules: cooperative (both consumers share
-  each tile) and ping-pong (each consumer owns alternate tiles; one's epilogue overlaps the other's
-  MMAs). Tile shape, stage count, cluster size and schedule are template parameters / kernel choices
-  made per problem by ``select_config`` (docs/kernels.md).
+  tile order, scales/bias/rounding in the epilogue. Three schedules: cooperative (both consumers share
+  each tile), overlapped cooperative (the same split of 128 x 256 tiles, whose column halves are finished
+  one after the other so the next tile's MMAs start under the epilogue; ``kernels/gemm_sm90_halves.cuh``)
+  and ping-pong (each consumer owns alternate tiles; one's epilogue overlaps the other's MMAs). Tile
+  shape, stage count, cluster size and schedule are template parameters / kernel choices made per
+  problem by ``select_config`` (docs/kernels.md).
 * the decode kernel ``kernels/gemm_decode_sm90.cu`` (fp8cuda.gemm_decode): swap-AB wgmma, K split over
   a cluster and over accumulator chains, deterministic DSMEM reduction, programmatic dependent launch;
   ``select_kernel`` (the dispatcher) sends small M to it. Its accumulation is fp8ref's split-K model:
@@ -41,7 +43,8 @@ import numpy as np
 from .gemm_decode import DecodeConfig, decode_kernel_name, k_split_boundaries, select_decode_config, use_decode_kernel
 
 __all__ = [
-    "GemmConfig", "DecodeConfig", "GemmPlan", "make_plan", "candidate_configs", "select_config", "select_kernel",
+    "GemmConfig", "DecodeConfig", "GemmPlan", "make_plan", "candidate_configs", "candidate_instances",
+    "overlap_supported", "select_config", "select_kernel",
     "k_split_for", "f8f8bf16_rowwise", "f8f8bf16_rowwise_simple", "bf16_cupy_dtype", "kernel_name_expression",
 ]
 
@@ -87,6 +90,11 @@ class GemmConfig:
     plus float32 totals) fit in 192 registers (``accumulator_registers``); num_stages:
     shared-memory pipeline depth; cluster_m: 1, or 2 (4) for clusters of two (four) blocks on vertically
     adjacent tiles sharing (multicasting) the B tile; group_m: cluster-tile rows visited together (L2 reuse).
+    Overlapped cooperative schedule (``overlap=True``, ``sm90_fp8_gemm_rowwise_halves``): 128 x 256 tiles
+    split between two consumers as in the cooperative one, each consumer's 64 x 256 as two m64n128 column
+    halves that are finished one after the other at the tile switch, so the next tile's wgmmas start under
+    the epilogue; fast accumulation, 16-bit output through TMA stores (N % 8 == 0, 16-byte aligned output)
+    and K > 256 only (``overlap_supported``).
     """
 
     block_m: int = 128
@@ -95,10 +103,17 @@ class GemmConfig:
     cluster_m: int = 1          # 1, 2 or 4 blocks per cluster along M (B multicast)
     group_m: int = 8
     pingpong: bool = False
+    overlap: bool = False
 
     @property
     def num_consumers(self) -> int:
-        return 2 if self.pingpong else self.block_m // 64
+        return 2 if self.pingpong or self.overlap else self.block_m // 64
+
+    @property
+    def epi_bytes(self) -> int:
+        """Epilogue staging bytes per consumer (kernel: ``SmemLayout::kEpiBytes``): 64 padded rows of one
+        128-byte chunk; the overlap kernel: two unpadded 64 x 128-byte chunk buffers (TMA-store boxes)."""
+        return 2 * 64 * 128 if self.overlap else 64 * _EPI_ROW_BYTES
 
     @property
     def threads(self) -> int:
@@ -107,7 +122,10 @@ class GemmConfig:
     def smem_bytes(self) -> int:
         """Dynamic shared memory: the kernel's ``SmemLayout<...>::kTotal``."""
         stages = self.num_stages * (self.block_m + self.block_n) * BLOCK_K
-        epi = self.num_consumers * 64 * _EPI_ROW_BYTES
+        epi = self.num_consumers * self.epi_bytes
+        if self.overlap and self.block_n == 256:
+            # column halves: one w_scale / bias copy for both consumers, no alignment slack (SmemLayout kSharedColumns)
+            return stages + epi + (2 * self.block_n + 64 * self.num_consumers) * 4 + 2 * self.num_stages * 8
         scales = self.num_consumers * (2 * self.block_n + 64) * 4  # w_scale, bias of the columns; x_scale of 64 rows
         return stages + epi + scales + 2 * self.num_stages * 8 + 1024
 
@@ -119,8 +137,10 @@ class GemmConfig:
         return rows * self.block_n // 128 * (1 if use_fast_accum else 2)
 
     def label(self) -> str:
-        """Short name for tables: ``128x256x4c2`` (cooperative), ``pp64x256x5c2`` (ping-pong)."""
-        return f"{'pp' if self.pingpong else ''}{self.block_m}x{self.block_n}x{self.num_stages}c{self.cluster_m}"
+        """Short name for tables: ``128x256x4c2`` (cooperative), ``pp64x256x5c2`` (ping-pong),
+        ``ov128x256x4c2`` (overlapped cooperative)."""
+        prefix = "pp" if self.pingpong else "ov" if self.overlap else ""
+        return f"{prefix}{self.block_m}x{self.block_n}x{self.num_stages}c{self.cluster_m}"
 
 
 def kernel_name_expression(config: GemmConfig, use_fast_accum: bool, out_dtype) -> str:
@@ -130,6 +150,8 @@ def kernel_name_expression(config: GemmConfig, use_fast_accum: bool, out_dtype) 
     consumer's tile)."""
     kind = _OUT_KIND[np.dtype(out_dtype)]
     fast = "true" if use_fast_accum else "false"
+    if config.overlap:  # 128 x 256 only (overlap_supported)
+        return f"fp8cuda::sm90_fp8_gemm_rowwise_halves<{config.num_stages}, {config.cluster_m}, {kind}>"
     if config.pingpong:
         return (f"fp8cuda::sm90_fp8_gemm_rowwise_pingpong<{config.block_m}, {config.block_n}, {config.num_stages}, "
                 f"{config.cluster_m}, {fast}, {kind}>")
@@ -137,9 +159,9 @@ def kernel_name_expression(config: GemmConfig, use_fast_accum: bool, out_dtype) 
             f"{config.cluster_m}, {fast}, {kind}>")
 
 
-def _max_stages(block_m: int, block_n: int, pingpong: bool = False) -> int:
+def _max_stages(block_m: int, block_n: int, pingpong: bool = False, overlap: bool = False) -> int:
     s = 1
-    while GemmConfig(block_m, block_n, s + 1, pingpong=pingpong).smem_bytes() <= _MAX_SMEM and s < 8:
+    while GemmConfig(block_m, block_n, s + 1, pingpong=pingpong, overlap=overlap).smem_bytes() <= _MAX_SMEM and s < 8:
         s += 1
     return s
 
@@ -154,6 +176,16 @@ _PINGPONG_WIDTH = {True: 256, False: 192}
 _PINGPONG_EFFICIENCY = 0.956
 
 
+# Overlapped cooperative 128 x 256 c2 over cooperative 128 x 256 c2 per FLOP, fast accumulation, bf16 output:
+# geomean over the 9 quick shapes on H200 in the same rounds, 1.030 and 1.040 in two runs (docs/notes-gemm.md,
+# v15); every shape >= 1.0. The lower one is used.
+_OVERLAP_GAIN = 1.03
+
+
+def _overlap_config(cluster_m: int) -> GemmConfig:
+    return GemmConfig(128, 256, _max_stages(128, 256, overlap=True), cluster_m, 8, overlap=True)
+
+
 def candidate_configs():
     """Every (GemmConfig, use_fast_accum) ``select_config`` can return (tests build and run each one)."""
     out = []
@@ -165,7 +197,15 @@ def candidate_configs():
     for fast in (True, False):
         bn = _PINGPONG_WIDTH[fast]
         out.append((GemmConfig(64, bn, _max_stages(64, bn, True), 2, 8, pingpong=True), fast))
+    out += [(_overlap_config(2), True), (_overlap_config(1), True)]
     return out
+
+
+def candidate_instances():
+    """Every (GemmConfig, use_fast_accum, output dtype) kernel instance of ``candidate_configs``: the overlap
+    kernel has 16-bit outputs only."""
+    return [(cfg, fast, dt) for cfg, fast in candidate_configs() for dt in _OUT_KIND
+            if not (cfg.overlap and np.dtype(dt).itemsize != 2)]
 
 
 def _best_width(m: int, n: int, rows: int, widths, efficiency, num_sms: int) -> tuple[float, int]:
@@ -180,9 +220,25 @@ def _best_width(m: int, n: int, rows: int, widths, efficiency, num_sms: int) -> 
     return best
 
 
+def overlap_supported(cfg: GemmConfig, use_fast_accum: bool, n: int, k: int, out_dtype, out_ptr: int) -> str | None:
+    """Why the overlap kernel cannot run this problem with ``cfg`` (None: it can): fast accumulation, a
+    16-bit output written by TMA (16-byte aligned, N % 8 == 0), a 128 x 256 tile, K > 256."""
+    if not use_fast_accum:
+        return "needs use_fast_accum=True"
+    if np.dtype(out_dtype).itemsize != 2:
+        return f"needs a 16-bit output, got {np.dtype(out_dtype)}"
+    if out_ptr % 16 or n % 8:
+        return f"needs a 16-byte aligned output with N % 8 == 0 (TMA stores), got N={n}, address {out_ptr:#x}"
+    if cfg.block_m != 128 or cfg.block_n != 256:
+        return f"needs a 128 x 256 tile, got {cfg.block_m} x {cfg.block_n}"
+    if k <= 2 * BLOCK_K:  # the kernel peels K blocks 0, 1 and the last one of every tile
+        return f"needs K > {2 * BLOCK_K} (at least 3 K blocks per tile), got K={k}"
+    return None
+
+
 def select_config(m: int, n: int, k: int, *, use_fast_accum: bool, num_sms: int = _NUM_SMS_DEFAULT,
-                  schedule: str | None = None) -> GemmConfig:
-    """Tile heuristic. schedule: "cooperative", "pingpong", or None (choose).
+                  schedule: str | None = None, allow_overlap: bool = True) -> GemmConfig:
+    """Tile heuristic. schedule: "cooperative", "overlap", "pingpong", or None (choose).
 
     Cooperative (the default): block_m 128 (64 when M <= 64), block_n 256/192/128 for fast
     accumulation and 192/128 for slow (its float32 promotion registers double the accumulators). Cost
@@ -190,6 +246,10 @@ def select_config(m: int, n: int, k: int, *, use_fast_accum: bool, num_sms: int 
     ``num_sms`` tiles at a time), per-tile cost ~ block_n / efficiency(block_n): wider wgmma reuses A
     more and reads B from shared memory less often per FLOP. Stages: as many as shared memory holds.
     Clusters of two (B multicast) whenever there are at least two tile rows.
+    Overlapped cooperative (fast accumulation): instead of cooperative 128 x 256 with clusters of two when
+    K > 256 and some cluster has two tiles or more (only then is there a tile switch to overlap); it runs at
+    ``_OVERLAP_GAIN`` of the cooperative kernel. It assumes the common output (16-bit, 16-byte aligned,
+    N % 8 == 0): for other outputs make_plan chooses again with ``allow_overlap=False``.
     Ping-pong: 64 x 256 (fast) or 64 x 192 (slow) per consumer, clusters of two. Without ``schedule``,
     chosen for fast accumulation when the cooperative choice has more tiles than SMs and ping-pong's
     finer waves beat it at the measured per-FLOP efficiency of 0.956 (e.g. M = 1024, N = 10240).
@@ -198,23 +258,34 @@ def select_config(m: int, n: int, k: int, *, use_fast_accum: bool, num_sms: int 
     True
 
     >>> select_config(8192, 8192, 8192, use_fast_accum=True)
-    GemmConfig(block_m=128, block_n=256, num_stages=4, cluster_m=2, group_m=8, pingpong=False)
+    GemmConfig(block_m=128, block_n=256, num_stages=4, cluster_m=2, group_m=8, pingpong=False, overlap=True)
+    >>> select_config(8192, 8192, 8192, use_fast_accum=True, schedule="cooperative").overlap
+    False
     >>> select_config(8192, 8192, 8192, use_fast_accum=False).block_n
     192
     >>> select_config(16, 4096, 4096, use_fast_accum=True).block_m
     64
     """
-    if schedule not in (None, "cooperative", "pingpong"):
-        raise ValueError(f"schedule: expected None, 'cooperative' or 'pingpong', got {schedule!r}")
-    pingpong = schedule == "pingpong"
-    if pingpong:
+    if schedule not in (None, "cooperative", "overlap", "pingpong"):
+        raise ValueError(f"schedule: expected None, 'cooperative', 'overlap' or 'pingpong', got {schedule!r}")
+    if schedule == "pingpong":
         bn = _PINGPONG_WIDTH[use_fast_accum]
         return GemmConfig(64, bn, _max_stages(64, bn, True), 2, 8, pingpong=True)
+    if schedule == "overlap":
+        if not use_fast_accum:
+            raise ValueError("schedule: 'overlap' needs use_fast_accum=True")
+        return _overlap_config(2 if m > 128 else 1)
     block_m = 64 if m <= 64 else 128
     widths = (256, 192, 128) if use_fast_accum else (192, 128)
     # relative TFLOP/s of the tile widths, measured on H200 with clusters of two (docs/notes-gemm.md, v3)
     efficiency = {256: 1.0, 192: 0.90, 128: 0.80}
     cost, bn = _best_width(m, n, block_m, widths, efficiency, num_sms)
+    # Clusters of two (B multicast) pay off once there are at least two waves of tile pairs.
+    cluster_m = 2 if block_m == 128 and -(-m // block_m) >= 2 else 1
+    overlap = (schedule is None and allow_overlap and use_fast_accum and bn == 256 and cluster_m == 2
+               and k > 2 * BLOCK_K and -(-m // 256) * -(-n // 256) > num_sms // 2)
+    if overlap:
+        cost /= _OVERLAP_GAIN
     if schedule is None and use_fast_accum and block_m == 128 and -(-m // 128) * -(-n // bn) > num_sms:
         # Ping-pong's 64-row tiles quantize waves twice as finely; it runs at _PINGPONG_EFFICIENCY of the
         # cooperative kernel per FLOP (a 64 x 256 tile costs 128 / efficiency in these units). Taken only
@@ -224,8 +295,8 @@ def select_config(m: int, n: int, k: int, *, use_fast_accum: bool, num_sms: int 
         tiles_pp = -(-m // 64) * -(-n // 256)
         if -(-tiles_pp // num_sms) * 128 / _PINGPONG_EFFICIENCY < cost - 1e-9:
             return select_config(m, n, k, use_fast_accum=True, num_sms=num_sms, schedule="pingpong")
-    # Clusters of two (B multicast) pay off once there are at least two waves of tile pairs.
-    cluster_m = 2 if block_m == 128 and -(-m // block_m) >= 2 else 1
+    if overlap:
+        return _overlap_config(2)
     return GemmConfig(block_m, bn, _max_stages(block_m, bn), cluster_m, 8)
 
 
@@ -532,6 +603,14 @@ def make_plan(xq, wq, x_scale, w_scale, bias=None, use_fast_accum: bool = True, 
         raise TypeError(f"config: expected a GemmConfig or DecodeConfig, got {type(cfg).__name__}")
     if cfg.block_m not in (64, 128) or cfg.block_n % 64 or not 64 <= cfg.block_n <= 256 or cfg.cluster_m not in (1, 2, 4):
         raise ValueError(f"config: unsupported tile {cfg.block_m}x{cfg.block_n} / cluster {cfg.cluster_m}")
+    if cfg.overlap:
+        why = overlap_supported(cfg, use_fast_accum, n, k, out_dt, out.data.ptr)
+        if why is not None:
+            if config is not None:
+                raise ValueError(f"config: the overlap kernel {why}")
+            cfg = select_config(m, n, k, use_fast_accum=use_fast_accum, num_sms=num_sms, allow_overlap=False)
+    if cfg.pingpong and cfg.overlap:
+        raise ValueError(f"config: pingpong and overlap are two different schedules, got {cfg}")
     if cfg.pingpong and cfg.block_m == 128 and cfg.block_n > 128:
         raise ValueError(f"config: ping-pong with block_m 128 needs block_n <= 128 (two m64nN accumulator chains "
                          f"of 192 registers spill), got {cfg}")
@@ -548,10 +627,15 @@ def make_plan(xq, wq, x_scale, w_scale, bias=None, use_fast_accum: bool = True, 
     # with two consumers defers its epilogue for fast accumulation and 16-bit outputs, through TMA stores
     vec_store = int(out.data.ptr % 16 == 0 and (n * out_dt.itemsize) % 16 == 0)
     tma = vec_store and out_dt.itemsize == 2 and use_fast_accum and not cfg.pingpong and cfg.block_m == 128
-    args = (
-        _tensor_map(xq.data.ptr, m, k, cfg.block_m),
-        _tensor_map(wq.data.ptr, n, k, cfg.block_n // cfg.cluster_m),  # each block of a cluster loads its share
-        x_scale, w_scale, bias32 if bias32 is not None else np.uint64(0), out,
+    maps = (_tensor_map(xq.data.ptr, m, k, cfg.block_m),
+            _tensor_map(wq.data.ptr, n, k, cfg.block_n // cfg.cluster_m))  # each block of a cluster loads its share
+    bias_arg = bias32 if bias32 is not None else np.uint64(0)
+    if cfg.overlap:
+        args = maps + (x_scale, w_scale, bias_arg, np.int32(m), np.int32(n), np.int32(k), np.int32(cfg.group_m),
+                       _out_tensor_map(out.data.ptr, m, n))
+        return GemmPlan(kern, grid, cfg.threads, args, cfg.smem_bytes(), out, cfg)
+    args = maps + (
+        x_scale, w_scale, bias_arg, out,
         np.int32(m), np.int32(n), np.int32(k), np.int32(cfg.group_m), np.int32(vec_store),
     ) + (() if cfg.pingpong else (_out_tensor_map(out.data.ptr, m, n) if tma else _NO_TENSOR_MAP,))
     return GemmPlan(kern, grid, cfg.threads, args, cfg.smem_bytes(), out, cfg)

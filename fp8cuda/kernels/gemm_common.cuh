@@ -21,10 +21,14 @@ enum OutKind { kOutBF16 = 0, kOutF16 = 1, kOutF32 = 2 };
 //   2. v = v * w_scale[n]        (one float32 rounding)
 //   3. v = v + bias[n]           (one float32 rounding; skipped without bias, so -0 stays -0)
 //   4. one RNE rounding to the output type (store_one / store_pair below)
-__device__ __forceinline__ float epilogue_value(float acc, float xs, float ws, bool has_bias, float bias) {
-  float v = __fmul_rn(__fmul_rn(acc, xs), ws);
+// epilogue_rest: steps 2 and 3 of a value whose step 1 is done (row_scaled = acc * x_scale[m], rounded).
+__device__ __forceinline__ float epilogue_rest(float row_scaled, float ws, bool has_bias, float bias) {
+  float v = __fmul_rn(row_scaled, ws);
   if (has_bias) v = __fadd_rn(v, bias);
   return v;
+}
+__device__ __forceinline__ float epilogue_value(float acc, float xs, float ws, bool has_bias, float bias) {
+  return epilogue_rest(__fmul_rn(acc, xs), ws, has_bias, bias);
 }
 
 template <int kOut>

@@ -34,15 +34,18 @@ __device__ __forceinline__ void load_epilogue_operands(float (&xs)[kHalves][2], 
 // x_scale of rows row0 + r (r < 64), 0 outside the matrix (bias: 0 without bias). Visible to the
 // warpgroup after cp_async_wait_all() and a warpgroup barrier; the caller makes sure nobody still reads
 // the previous tile's values.
-template <int BLOCK_N>
+// kParts > 1: the columns are shared by kParts warpgroups, and this one (`part`) copies the columns
+// [part, part + 1) * BLOCK_N / kParts of them (visible to the others after their barrier).
+template <int BLOCK_N, int kParts = 1>
 __device__ __forceinline__ void fetch_epilogue_operands(float* ws_smem, float* bias_smem, float* xs_smem,
                                                         const float* __restrict__ x_scale,
                                                         const float* __restrict__ w_scale,
                                                         const float* __restrict__ bias, int row0, int col0, int M,
-                                                        int N, int tid) {
+                                                        int N, int tid, int part = 0) {
+  static_assert(BLOCK_N % kParts == 0, "whole column parts");
   cp_async_wait_all();  // an earlier tile's copies into the same words have landed (no reordering)
 #pragma unroll
-  for (int i = tid; i < BLOCK_N; i += 128) {
+  for (int i = part * (BLOCK_N / kParts) + tid; i < (part + 1) * (BLOCK_N / kParts); i += 128) {
     const int n = col0 + i;
     const bool in = n < N, in_bias = in && bias != nullptr;
     cp_async_4(ws_smem + i, in ? w_scale + n : w_scale, in ? 4u : 0u);
@@ -154,7 +157,8 @@ __device__ __forceinline__ void store_tile_rows64(const float* result, const flo
 // Deferred epilogue (2-byte outputs): the same values in two steps, so the second can overlap the next
 // tile's wgmmas. pack_tile_rows64: fragments -> epilogue_value -> one rounding -> packed pairs
 // (packed[2 jj + h]: n8 block jj, fragment row h; w_scale / bias in shared memory).
-template <int BLOCK_N, int kOut, bool kFullTile, bool kBias>
+// kRowScaled: `result` already holds acc * x_scale (epilogue step 1, scale_rows64) and xs is not used.
+template <int BLOCK_N, int kOut, bool kFullTile, bool kBias, bool kRowScaled = false>
 __device__ __forceinline__ void pack_tile_rows64_impl(u32 (&packed)[BLOCK_N / 4], const float* result,
                                                       const float (&xs)[2], const float* ws_smem,
                                                       const float* bias_smem, int col0, int N, int tid) {
@@ -167,9 +171,11 @@ __device__ __forceinline__ void pack_tile_rows64_impl(u32 (&packed)[BLOCK_N / 4]
     const float2 bs = kBias ? *reinterpret_cast<const float2*>(bias_smem + cl) : float2{0.f, 0.f};
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const float v0 = (kFullTile || n < N) ? epilogue_value(result[4 * jj + 2 * h], xs[h], ws.x, kBias, bs.x) : 0.f;
-      const float v1 =
-          (kFullTile || n + 1 < N) ? epilogue_value(result[4 * jj + 2 * h + 1], xs[h], ws.y, kBias, bs.y) : 0.f;
+      auto value = [&](float r, float w, float b) {
+        return kRowScaled ? epilogue_rest(r, w, kBias, b) : epilogue_value(r, xs[h], w, kBias, b);
+      };
+      const float v0 = (kFullTile || n < N) ? value(result[4 * jj + 2 * h], ws.x, bs.x) : 0.f;
+      const float v1 = (kFullTile || n + 1 < N) ? value(result[4 * jj + 2 * h + 1], ws.y, bs.y) : 0.f;
       packed[2 * jj + h] = OutTraits<kOut>::pack2(v0, v1);
     }
   }
@@ -194,36 +200,50 @@ __device__ __forceinline__ void pack_tile_rows64(u32 (&packed)[BLOCK_N / 4], con
   }
 }
 
-// store_packed_chunk_tma: one 128-byte column chunk of the packed tile -> this consumer's staging buffer
-// (64 rows x 128 bytes, 1024-byte aligned, in the 128-byte swizzle of tmap_out, gemm.py _out_tensor_map:
-// 16-byte unit u of row r sits at unit u ^ (r % 8), so the fragment writes hit 32 distinct banks) -> one
-// TMA store of the 64 x 64 box at (chunk_col0, row0) issued by thread 0; the copy engine clips the box
-// at M and N, and no consumer thread waits for the global writes. Thread 0 waits until the
-// previous chunk's store has read the buffer before anyone rewrites it; before the block exits, thread 0
-// waits for all its stores (bulk_wait_group<0>).
-// `words`: the chunk's 16 packed words (words[2 j + h]: n8 block j of the chunk, fragment row h), i.e.
-// &packed[16 * chunk] of pack_tile_rows64's array; call it with a compile-time pointer offset.
-__device__ __forceinline__ void store_packed_chunk_tma(const u32* words, int chunk_col0, unsigned char* epi,
-                                                       u32 bar_id, const void* tmap_out, int row0, int N, int tid) {
+// store_packed_chunks_tma: kChunks 128-byte column chunks of the packed tile -> this consumer's staging
+// buffers (chunk q: 64 rows x 128 bytes at epi + 8 KB q, 1024-byte aligned, in the 128-byte swizzle of
+// tmap_out, gemm.py _out_tensor_map: 16-byte unit u of row r sits at unit u ^ (r % 8), so the fragment
+// writes hit 32 distinct banks) -> one TMA store per 64 x 64 box at (chunk_col0 + 64 q, row0), issued by
+// thread 0; the copy engine clips the boxes at M and N, and no consumer thread waits for the global writes.
+// Thread 0 waits until the previous stores have read the buffers before anyone rewrites them; before the
+// block exits, thread 0 waits for all its stores (bulk_wait_group<0>).
+// `words`: the chunks' 16 packed words each (words[16 q + 2 j + h]: n8 block j of chunk q, fragment row h),
+// i.e. &packed[16 * first chunk] of pack_tile_rows64's array; call it with a compile-time pointer offset.
+template <int kChunks>
+__device__ __forceinline__ void store_packed_chunks_tma(const u32* words, int chunk_col0, unsigned char* epi,
+                                                        u32 bar_id, const void* tmap_out, int row0, int N, int tid) {
   constexpr int kChunkCols = kEpiChunkBytes / 2;
+  constexpr int kChunkBytes = 64 * kEpiChunkBytes;
   if (chunk_col0 >= N) return;  // uniform in the warpgroup
   const int warp = tid / 32, lane = tid % 32;
   if (tid == 0) bulk_wait_group_read<0>();
-  bar_sync(bar_id, 128);  // the buffer is free
+  bar_sync(bar_id, 128);  // the buffers are free
 #pragma unroll
-  for (int j = 0; j < kChunkCols / 8; ++j) {
+  for (int q = 0; q < kChunks; ++q) {
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int r = warp * 16 + lane / 4 + 8 * h;  // r % 8 == lane / 4
-      *reinterpret_cast<u32*>(epi + r * kEpiChunkBytes + ((j ^ (lane / 4)) * 16) + 4 * (lane % 4)) = words[2 * j + h];
+    for (int j = 0; j < kChunkCols / 8; ++j) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int r = warp * 16 + lane / 4 + 8 * h;  // r % 8 == lane / 4
+        *reinterpret_cast<u32*>(epi + q * kChunkBytes + r * kEpiChunkBytes + ((j ^ (lane / 4)) * 16) +
+                                4 * (lane % 4)) = words[16 * q + 2 * j + h];
+      }
     }
   }
   fence_proxy_async_shared_cta();  // this thread's st.shared -> visible to the copy engine
   bar_sync(bar_id, 128);
   if (tid == 0) {
-    tma_store_2d(tmap_out, epi, chunk_col0, row0);
+#pragma unroll
+    for (int q = 0; q < kChunks; ++q)
+      if (chunk_col0 + q * kChunkCols < N) tma_store_2d(tmap_out, epi + q * kChunkBytes, chunk_col0 + q * kChunkCols, row0);
     bulk_commit_group();
   }
+}
+
+// One chunk (the cooperative kernel's deferred epilogue stores its chunks one at a time).
+__device__ __forceinline__ void store_packed_chunk_tma(const u32* words, int chunk_col0, unsigned char* epi,
+                                                       u32 bar_id, const void* tmap_out, int row0, int N, int tid) {
+  store_packed_chunks_tma<1>(words, chunk_col0, epi, bar_id, tmap_out, row0, N, tid);
 }
 
 }  // namespace fp8cuda

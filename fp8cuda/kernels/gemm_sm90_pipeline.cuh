@@ -14,19 +14,27 @@ constexpr int kSlowUnroll = 4;            // slow accumulation: K blocks per pip
 // Dynamic shared memory of one block; gemm.py's GemmConfig.smem_bytes repeats this formula.
 // BLOCK_M: rows of the A tile of one stage; kNumConsumers: consumer warpgroups (each with its own
 // epilogue staging and scale rows). Cooperative: BLOCK_M = 64 * kNumConsumers; ping-pong: 64 or 128, and 2.
-template <int BLOCK_M, int BLOCK_N, int kNumStages, int kNumConsumers_ = BLOCK_M / 64>
+// kEpiBytes: staging bytes per consumer (64 padded rows of one chunk; overlap kernels: two 8 KB chunks).
+// kSharedColumns: the consumers share one copy of the tile's w_scale / bias (the overlap kernel with column
+// halves) and the layout has no alignment slack (that kernel's dynamic shared memory is 1024-byte aligned,
+// which it checks).
+template <int BLOCK_M, int BLOCK_N, int kNumStages, int kNumConsumers_ = BLOCK_M / 64,
+          int kEpiBytes_ = 64 * kEpiRowBytes, bool kSharedColumns = false>
 struct SmemLayout {
   static constexpr int kStages = kNumStages;
   static constexpr int kNumConsumers = kNumConsumers_;
+  static constexpr int kEpiBytes = kEpiBytes_;
   static constexpr int kBytesA = BLOCK_M * BLOCK_K;
   static constexpr int kBytesB = BLOCK_N * BLOCK_K;
   static constexpr int kOffB = kNumStages * kBytesA;
   static constexpr int kOffEpi = kOffB + kNumStages * kBytesB;
-  // per consumer: w_scale and bias of the tile's columns, x_scale of its 64 rows (float32)
+  // per consumer: w_scale and bias of the tile's columns, x_scale of its 64 rows (float32); kSharedColumns:
+  // w_scale and bias once, then x_scale of each consumer's rows
   static constexpr int kScaleFloats = 2 * BLOCK_N + 64;
-  static constexpr int kOffScale = kOffEpi + kNumConsumers * 64 * kEpiRowBytes;
-  static constexpr int kOffBar = kOffScale + kNumConsumers * kScaleFloats * 4;
-  static constexpr int kTotal = kOffBar + 2 * kNumStages * 8 + 1024;  // + 1024: alignment slack
+  static constexpr int kScaleBytes = (kSharedColumns ? 2 * BLOCK_N + 64 * kNumConsumers : kNumConsumers * kScaleFloats) * 4;
+  static constexpr int kOffScale = kOffEpi + kNumConsumers * kEpiBytes;
+  static constexpr int kOffBar = kOffScale + kScaleBytes;
+  static constexpr int kTotal = kOffBar + 2 * kNumStages * 8 + (kSharedColumns ? 0 : 1024);  // + alignment slack
 };
 
 // Grouped (L2-friendly) tile order: kGroupM consecutive tile rows sweep all tile columns together.

@@ -14,6 +14,13 @@ __device__ __forceinline__ u32 smem_u32(const void* ptr) {
   return static_cast<u32>(__cvta_generic_to_shared(ptr));
 }
 
+// Bytes of dynamic shared memory this launch has (the host's request).
+__device__ __forceinline__ u32 dynamic_smem_size() {
+  u32 r;
+  asm volatile("mov.u32 %0, %%dynamic_smem_size;\n" : "=r"(r));
+  return r;
+}
+
 // ---- mbarrier (shared::cta, 64-bit) -----------------------------------------------------------
 __device__ __forceinline__ void mbarrier_init(u64* bar, u32 arrive_count) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(arrive_count));

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fp8cuda.testing import BF16, OUT_DTYPES, random_operands, run_and_check, skip_unless_hopper, to_host
+from fp8cuda.testing import BF16, OUT_DTYPES, poisoned, random_operands, run_and_check, skip_unless_hopper, to_host
 from fp8ref.strategies import gemm_operands, gemm_shapes
 from fp8ref.testing import assert_gemm_within_bound
 
@@ -104,17 +104,24 @@ def _candidates():
     return candidate_configs()
 
 
-@pytest.mark.parametrize("index", range(len(_candidates())))
-@pytest.mark.parametrize("out_dtype", OUT_DTYPES)
-def test_every_config(index, out_dtype):
-    """Every instance select_config may pick (cooperative and ping-pong), on a shape with tails in M, N and a partial last K block
-    (3 * BLOCK_M + 5 rows: with clusters of two, the last cluster's second block is out of range)."""
+def _instances():
+    from fp8cuda.gemm import candidate_instances
+
+    return candidate_instances()
+
+
+@pytest.mark.parametrize("index", range(len(_instances())))
+def test_every_config(index):
+    """Every instance select_config may pick (cooperative, overlapped cooperative and ping-pong), on a shape
+    with tails in M, N and a partial last K block (3 * BLOCK_M + 5 rows: with clusters of two, the last
+    cluster's second block is out of range; N % 8 == 0 for the overlap kernel's TMA stores, else odd)."""
     skip_unless_hopper()
     from fp8cuda import gemm
 
-    cfg, fast = _candidates()[index]
+    cfg, fast, out_dtype = _instances()[index]
     rng = np.random.default_rng(index)
-    ops = random_operands(rng, 3 * cfg.block_m + 5, 2 * cfg.block_n + 3, 528, bias=True)  # 528 = 4 * 128 + 16
+    n = 2 * cfg.block_n + (8 if cfg.overlap else 3)
+    ops = random_operands(rng, 3 * cfg.block_m + 5, n, 528, bias=True)  # 528 = 4 * 128 + 16
     run_and_check(gemm.f8f8bf16_rowwise, ops, use_fast_accum=fast, out_dtype=out_dtype, config=cfg)
 
 
@@ -156,6 +163,61 @@ def test_deferred_epilogue(k, out_dtype):
     ops = random_operands(rng, 128 * 32 + 3, 256 * 5 + 40, k, bias=False)
     run_and_check(gemm.f8f8bf16_rowwise, ops, use_fast_accum=True, out_dtype=out_dtype,
                   config=gemm.GemmConfig(128, 256, 4, 2, group_m=3))
+
+
+@pytest.mark.parametrize("k,out_dtype", [(272, BF16), (400, np.float16), (784, BF16), (1040, BF16)])
+def test_overlap_tile_switch(monkeypatch, k, out_dtype):
+    """Overlap kernel: the column halves of a tile are finished one after the other while the next tile's
+    first K blocks are in flight, the right half's chunks stored under the next tile's K blocks 2 and 3 (or
+    before its last K block when K is short), the scales fetched by both consumers once both have packed.
+    Many tiles per block (several switches, odd and even counts), an M tail, an N tail inside a chunk
+    (N % 8 == 0: the copy engine clips the box), with and without bias, clusters of 1, 2 and 4, and K of 3
+    K blocks (the fewest the kernel takes: its K loop does not run), 4, 7 (the last one partial) and 9. The
+    grid is capped at 3 clusters, so every block switches tiles 5 to 19 times on a shape small enough for the
+    host reference."""
+    block_n = 256
+    skip_unless_hopper()
+    from fp8cuda import gemm
+
+    monkeypatch.setattr(gemm, "_max_clusters", lambda kern, cfg, num_sms: 3)
+    rng = np.random.default_rng(200 + k + block_n)
+    for bias, clusters in ((True, (1, 2, 4)), (False, (2,))):
+        ops = random_operands(rng, 128 * 9 + 3, block_n * 5 + 40, k, bias=bias)
+        for cluster_m in clusters:
+            run_and_check(gemm.f8f8bf16_rowwise, ops, use_fast_accum=True, out_dtype=out_dtype,
+                          config=gemm.GemmConfig(128, block_n, 4, cluster_m, group_m=3, overlap=True))
+
+
+def test_overlap_refuses_what_it_cannot_run():
+    """An explicit overlap config on a problem it cannot run is a ValueError before any launch (the output
+    is left untouched); where the heuristic picks it for a problem it cannot run, make_plan chooses again
+    without it, and the result is right."""
+    cp = skip_unless_hopper()
+    from fp8cuda import gemm
+
+    rng = np.random.default_rng(7)
+    ov = gemm.GemmConfig(128, 256, 4, 2, overlap=True)
+    for cfg, m, n, k, fast, dt, why in [(ov, 300, 264, 512, True, np.float32, "16-bit output"),
+                                        (ov, 300, 264, 512, False, BF16, "use_fast_accum"),
+                                        (ov, 300, 264, 256, True, BF16, "K > 256"),
+                                        (ov, 300, 260, 512, True, BF16, "N % 8"),
+                                        (gemm.GemmConfig(128, 128, 4, 2, overlap=True), 300, 264, 512, True, BF16,
+                                         "128 x 256 tile")]:
+        xq, wq, xs, ws, _ = random_operands(rng, m, n, k)
+        out = poisoned(cp, (m, n), dt)
+        with pytest.raises(ValueError, match=why):
+            gemm.f8f8bf16_rowwise(*[cp.asarray(a) for a in (xq, wq, xs, ws)], use_fast_accum=fast, out=out,
+                                  output_dtype=dt, config=cfg)
+        assert (out.view(cp.uint8) == 0xFF).all()
+    m, n, k = 2048, 4096, 384  # select_config picks the overlap kernel here
+    assert gemm.select_config(m, n, k, use_fast_accum=True).overlap
+    for n_, dt, overlap in [(n, BF16, True), (n, np.float32, False), (n - 4, BF16, False)]:
+        ops = random_operands(rng, m, n_, k)
+        dev = [cp.asarray(a) for a in ops[:4]]
+        out = poisoned(cp, (m, n_), dt)
+        plan = gemm.make_plan(*dev, use_fast_accum=True, out=out, output_dtype=dt)
+        assert plan.config.overlap == overlap, (n_, dt, plan.config)
+        run_and_check(gemm.f8f8bf16_rowwise, ops, use_fast_accum=True, out_dtype=dt)
 
 
 def _pingpong_candidates():

@@ -3,9 +3,9 @@
 For every instance ``fp8cuda.gemm.select_config`` can pick: the WGMMA kernel really issues FP8
 warpgroup MMAs (``QGMMA``) and TMA loads (``UTMALDG``), reallocates registers between warpgroups
 (``USETMAXREG``) when it has two consumers, stores its deferred epilogue with TMA (``UTMASTG``: cooperative,
-two consumers, fast accumulation, 16-bit output), spills nothing to local memory, and ptxas did not
-serialize the wgmma pipeline or ignore setmaxnreg. Both schedules (cooperative and ping-pong) are covered:
-``candidate_configs`` lists every instance of either that ``select_config`` can pick. The level-1 kernel compiles without spills to
+two consumers, fast accumulation, 16-bit output; and the overlap kernel), spills nothing to local memory, and
+ptxas did not serialize the wgmma pipeline or ignore setmaxnreg. Every schedule (cooperative, overlapped
+cooperative, ping-pong) is covered: ``candidate_instances`` lists every instance ``select_config`` can pick. The level-1 kernel compiles without spills to
 tensor-core MMAs (on sm_90 ptxas lowers ``mma.sync ... e4m3`` to conversions plus ``HMMA``).
 """
 
@@ -33,7 +33,7 @@ def _wgmma_instances():
 
 @pytest.fixture(scope="module")
 def wgmma_build():
-    exprs = [gemm.kernel_name_expression(cfg, fast, dt) for cfg, fast in _wgmma_instances() for dt in _FP8_OUT]
+    exprs = [gemm.kernel_name_expression(cfg, fast, dt) for cfg, fast, dt in gemm.candidate_instances()]
     return _loader.compile_offline("gemm_sm90.cu", exprs), exprs
 
 
@@ -62,7 +62,7 @@ def test_heuristic_picks_only_built_instances():
         for n in (1, 100, 4096, 6144, 28672, 106496):
             for k in (128, 4096, 16384):
                 for fast in (True, False):
-                    for schedule in (None, "cooperative", "pingpong"):
+                    for schedule in (None, "cooperative", "pingpong") + (("overlap",) if fast else ()):
                         cfg = gemm.select_config(m, n, k, use_fast_accum=fast, schedule=schedule)
                         assert (cfg, fast) in built, (m, n, k, fast, schedule, cfg)
                         assert cfg.smem_bytes() <= gemm._MAX_SMEM
@@ -107,14 +107,14 @@ def test_wgmma_kernel_sass(wgmma_build):
         assert "QGMMA" in sass, f"{expr}: no FP8 warpgroup MMA (QGMMA)"
         assert "UTMALDG" in sass, f"{expr}: no TMA load"
         assert "HMMA" not in sass, f"{expr}: a non-FP8 MMA path"
-        if "<128," in expr or "_pingpong<" in expr:
+        if "<128," in expr or "_pingpong<" in expr or "_halves<" in expr:
             assert "USETMAXREG" in sass, f"{expr}: no register reallocation"
         if "_pingpong<" in expr:  # the MMA ordering pair: bar.sync (BAR.SYNC) / bar.arrive (BAR.ARV)
             assert "BAR.ARV" in sass, f"{expr}: no named-barrier arrive (ping-pong ordering)"
-        if re.search(r", [24], (true|false), \d>$", expr):  # clusters of 2 or 4: B multicast, remote arrivals
+        if re.search(r", [24], (true|false), \d>$|_halves<\d+, [24], \d>$", expr):  # clusters of 2 or 4: multicast
             assert "UTMALDG.2D.MULTICAST" in sass, f"{expr}: no multicast TMA load"
-        if re.search(r"_rowwise<128, \d+, \d+, \d, true, [01]>$", expr):  # deferred epilogue: TMA stores
-            assert "UTMASTG.2D" in sass, f"{expr}: no TMA store in the deferred epilogue"
+        if re.search(r"_rowwise<128, \d+, \d+, \d, true, [01]>$|_halves<", expr):  # deferred / overlap epilogue
+            assert "UTMASTG.2D" in sass, f"{expr}: no TMA store in the deferred or overlapped epilogue"
         _no_local_memory(res, expr)
 
 
