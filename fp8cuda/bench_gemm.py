@@ -7,10 +7,11 @@ For each (M, N, K): random e4m3fn codes (from normal data, no NaN) and positive 
 shared by both libraries through DLPack; bf16 output. Timed with ``triton.testing.do_bench`` (CUDA
 events, warm-up, L2 flushed between runs, median). Ours is timed as a prepared launch
 (``fp8cuda.gemm.make_plan``: checks and tensor maps done once), torch as the bare ``_scaled_mm`` call;
-the two alternate over ``--rounds`` rounds and each keeps its median (the GPU's clock drifts).
+the two alternate over ``--rounds`` rounds, in a new order each round, and each keeps its median (the GPU's
+clock drifts).
 Reports TFLOP/s (2 M N K / time) for fast and slow accumulation, the ratios ours / torch, ours slow /
 ours fast, and max |ours - torch| / max |torch| as a sanity check. ``--schedules`` also times
-select_config's cooperative and ping-pong choices in the same rounds; ``--markdown PATH`` writes the
+select_config's cooperative, overlap and ping-pong choices in the same rounds; ``--markdown PATH`` writes the
 table into PATH between ``<!-- bench:gemm -->`` and ``<!-- /bench:gemm -->``. Benchmarks are not tests.
 """
 
@@ -20,6 +21,7 @@ import argparse
 import dataclasses
 import json
 import math
+import random
 import sys
 import time
 
@@ -53,13 +55,28 @@ def _inputs(torch, cp, m, n, k, seed=0):
 # --schedules: name -> (select_config's schedule=, cluster size replacing its choice or None); timed when
 # the resulting instance is one of candidate_configs()
 SCHEDULES = {"cooperative": ("cooperative", None), "cooperative_c4": ("cooperative", 4),
-             "pingpong": ("pingpong", None), "pingpong_c4": ("pingpong", 4)}
+             "overlap": ("overlap", None), "pingpong": ("pingpong", None), "pingpong_c4": ("pingpong", 4)}
 
 # (BLOCK_M, BLOCK_N, cluster_m, group_m, use_fast_accum, pingpong): other tile configurations, to tune
 # select_config
 VARIANTS = ((128, 256, 2, 8, True, False), (64, 256, 2, 8, True, True), (64, 192, 2, 8, True, True),
             (64, 256, 1, 8, True, True), (64, 256, 2, 16, True, True), (64, 192, 2, 8, False, True),
             (64, 128, 2, 8, False, True), (64, 192, 1, 8, False, True))
+
+
+def alternate_medians(calls: dict, rounds: int, time_one) -> dict:
+    """Median of ``rounds`` timings ``time_one(call)`` of every call in ``calls`` (key -> callable). The calls
+    alternate, so the clock of a power-limited GPU, which drifts during a run (seen: the same kernel 1259 vs
+    1418 TFLOP/s minutes apart), affects them alike; and their order changes every round (a fixed seed per
+    round), because which kernel runs after which moved a kernel's standing by 2-3% with a fixed order
+    (docs/notes-gemm.md v15)."""
+    ts = {key: [] for key in calls}
+    order = list(calls)
+    for rnd in range(rounds):
+        random.Random(rnd).shuffle(order)
+        for key in order:
+            ts[key].append(time_one(calls[key]))
+    return {key: sorted(v)[rounds // 2] for key, v in ts.items()}
 
 
 def bench_shape(m, n, k, *, torch, cp, do_bench, warmup=25, rep=100, rounds=3, variants=False, schedules=False):
@@ -78,32 +95,29 @@ def bench_shape(m, n, k, *, torch, cp, do_bench, warmup=25, rep=100, rounds=3, v
         if schedules:
             built = set(gemm.candidate_configs())
             for name, (sched, cm) in SCHEDULES.items():
-                cfg = gemm.select_config(m, n, k, use_fast_accum=fast, schedule=sched)
-                if cm is not None:
-                    cfg = dataclasses.replace(cfg, cluster_m=cm)
-                if (cfg, fast) not in built:
+                try:  # e.g. overlap: fast accumulation and K > 256 only
+                    cfg = gemm.select_config(m, n, k, use_fast_accum=fast, schedule=sched)
+                    if cm is not None:
+                        cfg = dataclasses.replace(cfg, cluster_m=cm)
+                    if (cfg, fast) not in built:
+                        continue
+                    plans[name] = plan if cfg == plan.config else gemm.make_plan(xq, wq, xs, ws, use_fast_accum=fast,
+                                                                                 config=cfg)
+                except ValueError:
                     continue
-                plans[name] = plan if cfg == plan.config else gemm.make_plan(xq, wq, xs, ws, use_fast_accum=fast,
-                                                                             config=cfg)
         for p in plans.values():
             p()
         out_t = torch._scaled_mm(a, b.t(), scale_a=sa, scale_b=sb, out_dtype=torch.bfloat16, use_fast_accum=fast)
         torch.cuda.synchronize()
         torch_call = lambda: torch._scaled_mm(a, b.t(), scale_a=sa, scale_b=sb,  # noqa: E731
                                               out_dtype=torch.bfloat16, use_fast_accum=fast)
-        # Alternate the kernels over `rounds` rounds and keep each one's median: the clock of a
-        # power-limited GPU drifts during a run (seen: the same kernel 1259 vs 1418 TFLOP/s minutes apart).
         unique = {id(p): p for p in plans.values()}
-        ts = {key: [] for key in list(unique) + ["torch"]}
-        for _ in range(rounds):
-            for key, p in unique.items():
-                ts[key].append(do_bench(p, warmup=warmup, rep=rep, return_mode="median"))
-            ts["torch"].append(do_bench(torch_call, warmup=warmup, rep=rep, return_mode="median"))
-        med = {key: sorted(v)[rounds // 2] for key, v in ts.items()}
+        unique["torch"] = torch_call
+        med = alternate_medians(unique, rounds, lambda f: do_bench(f, warmup=warmup, rep=rep, return_mode="median"))
         t_ours, t_torch = med[id(plan)], med["torch"]
         ref = out_t.float()
         rel = 0.0
-        for p in unique.values():  # every timed kernel's output against cuBLAS's (sanity, not a test)
+        for p in {id(p): p for p in plans.values()}.values():  # every timed kernel of ours against cuBLAS (sanity)
             got = torch.from_dlpack(p.out).view(torch.bfloat16).float()
             rel = max(rel, ((got - ref).abs().max() / ref.abs().max().clamp_min(1e-30)).item())
         row[f"ours_{tag}_tflops"] = flops / (t_ours * 1e-3) / 1e12
@@ -160,9 +174,9 @@ def markdown(meta, rows) -> str:
     lines = [BEGIN, "## Row-wise FP8 GEMM (e4m3fn x e4m3fn -> bf16), fp8cuda vs torch._scaled_mm", "",
              f"Measured {meta['date']} on {meta['device']} (torch {meta['torch']}, CuPy {meta['cupy']}) by "
              f"`python -m fp8cuda.bench_gemm {meta['args']}`; generated, do not edit. TFLOP/s = 2 M N K / time; "
-             f"`triton.testing.do_bench` medians (L2 flushed), ours and torch alternating over {meta['rounds']} "
-             f"rounds; torch = `torch._scaled_mm` row-wise (cuBLAS) on the same codes and scales; x = ours / torch; "
-             f"config: ours (`pp` = ping-pong schedule) for fast / slow accumulation.", "",
+             f"`triton.testing.do_bench` medians (L2 flushed), ours and torch alternating (in a new order each round) "
+             f"over {meta['rounds']} rounds; torch = `torch._scaled_mm` row-wise (cuBLAS) on the same codes and scales; x = ours / torch; "
+             f"config: ours (`ov` = overlapped cooperative, `pp` = ping-pong schedule) for fast / slow accumulation.", "",
              "| M | N | K | ours fast | torch fast | x | ours slow | torch slow | x | slow/fast | config fast / slow |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
@@ -196,7 +210,7 @@ def _schedule_columns(rows):
     for tag in ("fast", "slow"):
         for name in SCHEDULES:
             if any(f"{name}_{tag}_tflops" in r for r in rows):
-                cols.append((f"{name.replace('cooperative', 'coop').replace('pingpong', 'pp')}_{tag[0]}",
+                cols.append((f"{name.replace('cooperative', 'coop').replace('pingpong', 'pp').replace('overlap', 'ov')}_{tag[0]}",
                              f"{name}_{tag}_tflops"))
         cols.append((f"torch_{tag[0]}", f"torch_{tag}_tflops"))
     return cols
@@ -245,8 +259,7 @@ def precompile(workers: int = 8) -> None:
 
     from fp8cuda import gemm
 
-    exprs = [("gemm_sm90.cu", gemm.kernel_name_expression(cfg, fast, kind))
-             for cfg, fast in gemm.candidate_configs() for kind in gemm._OUT_KIND]
+    exprs = [("gemm_sm90.cu", gemm.kernel_name_expression(cfg, fast, dt)) for cfg, fast, dt in gemm.candidate_instances()]
     for fast in ("true", "false"):
         for kind in range(3):
             exprs.append(("gemm_simple.cu", f"fp8cuda::fp8_gemm_rowwise_simple<{fast}, {kind}>"))

@@ -10,7 +10,8 @@
 #   timing the default and the alternative schedules / cluster sizes in the same rounds; profile: fixed
 #   M, N with K swept (scripts/gemm_k_sweep.py: per-K vs fixed time, ours and torch) + Nsight Compute
 #   warp-stall sampling per SASS instruction of our kernel and cuBLAS's warp states at 4096 x 28672 x 4096;
-#   variants: tests + sanitizers + scripts/gemm_variants.py (its checks, then its variants on the 9 quick shapes).
+#   variants: tests + sanitizers + scripts/gemm_variants.py (its checks, then its variants on the 9 quick shapes);
+#   exp: the GPU tests matching PYTEST_K (default: overlap) + gemm_variants.py as in variants, no sanitizers.
 # Every step's time limit is clipped to a whole-script budget (BUDGET_S, default 400 s), so the script
 # ends inside the device call's limit. Logs go to $OUT (or ./.out); a short summary is printed last.
 set -u -o pipefail
@@ -52,7 +53,8 @@ PY
 step precompile 150 $PY -m fp8cuda.bench_gemm --precompile
 
 # 2. smoke: one small GEMM per launch path, with tails, under a short time limit (a hang shows here)
-step smoke 120 $PY - <<'PY'
+SMOKE_S=120; [ -n "${SKIP_SMOKE:-}" ] && SMOKE_S=1  # SKIP_SMOKE=1: experiments that test what they change
+step smoke $SMOKE_S $PY - <<'PY'
 import numpy as np, cupy as cp
 from fp8cuda import gemm
 from fp8ref.testing import assert_gemm_within_bound
@@ -80,9 +82,16 @@ for mode in ("cupy", "driver"):
         print("ok")
 print("smoke ok")
 PY
-SMOKE=$?
+SMOKE=$?; [ -n "${SKIP_SMOKE:-}" ] && SMOKE=0
 
-if [ "$MODE" != bench ] && [ "$MODE" != profile ] && [ $SMOKE -eq 0 ]; then
+if [ "$MODE" = exp ] && [ $SMOKE -eq 0 ]; then  # variants first: their precompile also builds the tests' instances
+  step variants 200 $PY scripts/gemm_variants.py --precompile --check --quick --rounds 3 --json "$OUT/variants.json"
+  step pytest 150 $PY -m pytest tests/cuda/test_gemm.py -q -x -rf -p no:cacheprovider --hypothesis-seed=0 -o addopts="" \
+       -k "${PYTEST_K:-overlap}"
+  [ -n "${TRACE_CONFIGS:-}" ] && step trace 90 $PY scripts/gemm_trace.py 4096,28672,4096 8192,8192,8192 \
+       $(for c in $TRACE_CONFIGS; do echo --config $c; done) --json "$OUT/trace.json"
+fi
+if [ "$MODE" != bench ] && [ "$MODE" != profile ] && [ "$MODE" != exp ] && [ $SMOKE -eq 0 ]; then
   # 3. correctness suite (GPU tests + offline SASS tests)
   step pytest 230 $PY -m pytest tests/cuda/test_gemm.py -q -x -rf -p no:cacheprovider \
        --hypothesis-seed=0 -o addopts="" 
@@ -120,7 +129,9 @@ if [ "$MODE" != tests ] && [ "$MODE" != profile ] && [ $SMOKE -eq 0 ]; then
   if [ "$MODE" = final ]; then BARGS="--quick --variants --rounds 2"; fi
   if [ "$MODE" = pingpong ]; then BARGS="--quick --schedules --variants --rounds 3"; fi
   if [ "$MODE" = schedules ]; then BARGS="--schedules --rounds 2 --rep 30 --markdown $OUT/benchmarks.md"; fi
-  if [ "$MODE" = variants ]; then
+  if [ "$MODE" = exp ]; then
+    :  # done above
+  elif [ "$MODE" = variants ]; then
     step variants 330 $PY scripts/gemm_variants.py --precompile --check --quick --rounds 3 --json "$OUT/variants.json"
   else
     step bench 330 $PY -m fp8cuda.bench_gemm $BARGS --json "$OUT/bench.json"
@@ -158,6 +169,7 @@ echo "==== sanitizer ===="; grep -E "ERROR SUMMARY|RACECHECK SUMMARY|Invalid|Rac
 echo "==== bench (quick) ===="; sed -n '/^ *M /,$p' "$OUT/bench_quick.log" 2>/dev/null
 echo "==== bench ===="; sed -n '/^ *M /,$p' "$OUT/bench.log" 2>/dev/null
 echo "==== variants ===="; grep -v "^precompiled\|^check" "$OUT/variants.log" 2>/dev/null
+echo "==== trace ===="; cat "$OUT/trace.log" 2>/dev/null
 echo "==== bench (full) ===="; sed -n '/^ *M /,$p' "$OUT/bench_full.log" 2>/dev/null | tail -n 3
 echo "==== summary ===="; cat "$SUMMARY"
 # At most 8 files come back from a device call: the logs travel as one archive.

@@ -1,12 +1,14 @@
-"""Where the cooperative GEMM's consumers wait for data (issue 4, docs/notes-gemm.md v11).
+"""Where the GEMM consumers wait for data and spend the tile switch (issue 4, docs/notes-gemm.md v11, v14).
 
-``python scripts/gemm_trace.py [M,N,K ...] [--json PATH]``
+``python scripts/gemm_trace.py [M,N,K ...] [--config LABEL ...] [--json PATH]``
 
-Builds the cooperative kernel with ``-DFP8CUDA_GEMM_TRACE`` (kernels/gemm_sm90_pipeline.cuh: the first
-consumer thread of every block records, per ring position, the cycles it waited on the stage's full
-barrier and the clock after the wait), runs select_config's fast-accumulation choice once after a warm-up
-and reports, by K block index within the tile: the mean wait, the share of waits over 1000 cycles, and the
-mean interval between consecutive K blocks (at K block 0: across the tile switch, the epilogue included).
+Builds the kernel of select_config's fast-accumulation choice (or the one named by ``--config``:
+``128x256x4c2`` cooperative, ``ov128x256x4c2`` overlap) with ``-DFP8CUDA_GEMM_TRACE``
+(kernels/gemm_sm90_pipeline.cuh: the first consumer thread of every block records, per ring position, the
+cycles it waited on the stage's full barrier and the clock after the wait; the overlap kernel also the
+clock after each step of its tile switch), runs it once after a warm-up and reports, by K block index
+within the tile: the mean wait, the share of waits over 1000 cycles, and the mean interval between
+consecutive K blocks (at K block 0: across the tile switch, the epilogue included).
 An experiment, not a test: the trace build is not the shipped kernel (one extra branch per K block).
 """
 
@@ -22,7 +24,17 @@ import numpy as np
 STRIDE = 8192  # kTraceStride
 
 
-def trace_shape(m, n, k):
+def _config(label):
+    """GemmConfig from a table label: ``128x256x4c2`` (cooperative) or ``ov128x256x4c2`` (overlap)."""
+    from fp8cuda import gemm
+
+    overlap = label.startswith("ov")
+    bm, bn, rest = label.removeprefix("ov").split("x")
+    stages, cm = rest.split("c")
+    return gemm.GemmConfig(int(bm), int(bn), int(stages), int(cm), overlap=overlap)
+
+
+def trace_shape(m, n, k, config=None):
     import cupy as cp
 
     from fp8cuda import gemm
@@ -33,9 +45,9 @@ def trace_shape(m, n, k):
     xq = rng.integers(0, 0x7E, (m, k), dtype=cp.uint8)
     wq = rng.integers(0, 0x7E, (n, k), dtype=cp.uint8)
     xs, ws = cp.ones(m, cp.float32), cp.ones(n, cp.float32)
-    plan = gemm.make_plan(xq, wq, xs, ws, use_fast_accum=True)
+    plan = gemm.make_plan(xq, wq, xs, ws, use_fast_accum=True, config=_config(config) if config else None)
     cfg = plan.config
-    assert not cfg.pingpong, f"{cfg}: the trace covers the cooperative kernel"
+    assert not cfg.pingpong, f"{cfg}: the trace covers the cooperative and overlap kernels"
     kern = get_kernel("gemm_sm90.cu", kernel_name_expression(cfg, True, ml_dtypes.bfloat16),
                       options=("-DFP8CUDA_GEMM_TRACE",))
     kern.max_dynamic_shared_size_bytes = plan.smem
@@ -73,6 +85,26 @@ def trace_shape(m, n, k):
     span = float(step[valid[:, 1:]].sum())
     res = {"M": m, "N": n, "K": k, "config": cfg.label(), "blocks": blocks, "tiles_per_block": per_block,
            "wait_share": total_wait / span, "by_kb": rows}
+    if cfg.overlap and cfg.block_n == 256:
+        # the column-halves kernel's switch events (kernel: mark(it, e)), clocks relative to the last K block's
+        # full-barrier wait; the switch from tile i ends at K block 1 of tile i + 1
+        ev = tr[:, STRIDE // 2:, 1].astype(np.int64)
+        deltas = {e: [] for e in range(9)}
+        for b in range(blocks):
+            c = b // cfg.cluster_m
+            n_tiles = len(range(c, tiles, blocks // cfg.cluster_m))
+            for i in range(n_tiles - 1):
+                if (i + 2) * num_kb > npos:
+                    break
+                t_last = clk[b, (i + 1) * num_kb - 1]
+                marks = [ev[b, 8 * i + e] for e in range(8)] + [clk[b, (i + 1) * num_kb + 1]]
+                for e, t in enumerate(marks):
+                    deltas[e].append((t - t_last) % (1 << 32))
+        names = ["L(t) done", "pack L", "issue L'", "store L", "drain + R*xs + issue R'", "pack R", "issue kb 1",
+                 "bookkeeping", "(kb 1 full wait)"]
+        res["switch"] = {names[e]: float(np.mean(v)) for e, v in deltas.items() if v}
+        print("  switch (cycles since the last K block's wait): " +
+              ", ".join(f"{k} {v:.0f}" for k, v in res["switch"].items()))
     print(f"{m},{n},{k} {cfg.label()}: waiting on full barriers {res['wait_share']:.1%} of the traced thread's time",
           flush=True)
     print("  kb  wait_mean  >1000cyc  step_mean")
@@ -90,8 +122,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("shapes", nargs="*", default=["4096,28672,4096", "8192,8192,8192"])
     p.add_argument("--json", default=None)
+    p.add_argument("--config", action="append", default=None,
+                   help="kernel by label (128x256x4c2, ov128x256x4c2); repeatable; default: select_config's")
     a = p.parse_args(argv)
-    out = [trace_shape(*map(int, s.split(","))) for s in a.shapes]
+    out = [trace_shape(*map(int, s.split(",")), config=c) for c in (a.config or [None]) for s in a.shapes]
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)

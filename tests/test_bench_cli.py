@@ -231,3 +231,22 @@ def test_decode_markdown_section_is_spliced(tmp_path):
     text = path.read_text()
     assert text.count("<!-- bench:decode -->") == 1 and "kept" in text
     assert "| 8B | 1 | 6144 x 4096 |" in text and "failed: OutOfMemoryError" in text and "4246 GB/s" in text
+
+
+def test_alternate_medians_times_every_call_in_changing_orders():
+    """bench_gemm's timing loop: every call timed once per round, the median kept, and the order of the calls
+    not the same in every round (a fixed order biased the comparison, docs/notes-gemm.md v15)."""
+    from fp8cuda.bench_gemm import alternate_medians
+
+    seen = []
+    times = {"a": [3.0, 1.0, 2.0], "b": [5.0, 5.0, 4.0], "c": [1.0, 9.0, 8.0], "d": [7.0, 7.0, 7.0]}
+
+    def time_one(key):
+        seen.append(key)
+        return times[key][sum(1 for k in seen if k == key) - 1]
+
+    med = alternate_medians({k: k for k in times}, 3, time_one)
+    assert med == {"a": 2.0, "b": 5.0, "c": 8.0, "d": 7.0}
+    rounds = [tuple(seen[4 * r: 4 * r + 4]) for r in range(3)]
+    assert all(sorted(r) == sorted(times) for r in rounds)
+    assert len(set(rounds)) > 1
