@@ -188,6 +188,30 @@ def test_overlap_tile_switch(monkeypatch, k, out_dtype):
                           config=gemm.GemmConfig(128, block_n, 4, cluster_m, group_m=3, overlap=True))
 
 
+def test_overlap_nan_rows_and_columns(monkeypatch):
+    """Overlap kernel (the default for most large problems): a NaN code in row m of xq makes exactly row m of
+    the output NaN, one in row n of wq exactly column n, in tiles of different blocks, in both column halves
+    and in the M tail, with many tile switches per block (grid capped at 3 clusters); bf16 output."""
+    skip_unless_hopper()
+    from fp8cuda import gemm
+
+    monkeypatch.setattr(gemm, "_max_clusters", lambda kern, cfg, num_sms: 3)
+    rng = np.random.default_rng(9)
+    m, n = 128 * 9 + 3, 256 * 5 + 40
+    xq, wq, xs, ws, bias = random_operands(rng, m, n, 400, bias=True)
+    rows, cols = [5, 300, 700, m - 1], [17, 130, 1000]  # col 17: L half of tile 0, 130: R half, 1000: tile 3
+    for r_, k_ in zip(rows, (0, 133, 399, 256)):
+        xq[r_, k_] = 0x7F
+    for c_, k_ in zip(cols, (1, 200, 398)):
+        wq[c_, k_] = 0xFF
+    got = run_and_check(gemm.f8f8bf16_rowwise, (xq, wq, xs, ws, bias), use_fast_accum=True,
+                        config=gemm.GemmConfig(128, 256, 4, 2, group_m=3, overlap=True))
+    nan = np.isnan(np.asarray(got, dtype=np.float32))
+    assert sorted(np.nonzero(nan.all(axis=1))[0]) == rows
+    assert sorted(np.nonzero(nan.all(axis=0))[0]) == cols
+    assert nan.sum() == len(rows) * n + len(cols) * m - len(rows) * len(cols)
+
+
 def test_overlap_refuses_what_it_cannot_run():
     """An explicit overlap config on a problem it cannot run is a ValueError before any launch (the output
     is left untouched); where the heuristic picks it for a problem it cannot run, make_plan chooses again
