@@ -16,12 +16,13 @@ namespace fp8cuda {
 //   wait for all; R(t) * x_scale into other registers                             (the tensor cores idle)
 //   issue R(t+1, K block 0); finish and pack R(t); issue t+1's K block 1             (under R(t+1), ...)
 //   K blocks 2 and 3 of t+1: store R(t) (chunks 2, 3); after the first, both consumers fetch t+1's scales
-// ptxas tracks which registers pending wgmma groups write only while the code since their commits is
-// straight-line, and serializes every wgmma when it cannot prove a read safe (C7514, C7518). So the last K
-// block is peeled, a half is read right after the wait that retires it (R(t) after a full drain: with
-// L(t+1) pending, ptxas cannot tell), accumulators are read by branch-free code (bias or not is a template
-// argument of the consumer loop; columns past N are packed like the others, from zero-filled w_scale, and
-// clipped by the TMA store), and the tile loop is left only through the last tile's drain.
+// ptxas proves reads of accumulators safe while other wgmma groups run only in some program shapes, and
+// otherwise serializes every wgmma of the kernel (C7514, C7518; scripts/ptxas_wgmma_rule_probe.py, notes
+// v14, v17). Here: the last K block is peeled; L(t) is read right after the wait that retires it; R(t)
+// only after a full drain (with L(t+1) pending, in this loop shape, ptxas cannot tell); accumulators are read
+// in uniform, branch-free code (bias or not is a template argument of the consumer loop; columns past N are
+// packed like the others, from zero-filled w_scale, and clipped by the TMA store); and the tile loop is left
+// only through the last tile's drain.
 template <bool B>
 struct BoolConst {
   static constexpr bool value = B;
