@@ -81,7 +81,7 @@ def alternate_medians(calls: dict, rounds: int, time_one) -> dict:
 
 def bench_shape(m, n, k, *, torch, cp, do_bench, warmup=25, rep=100, rounds=3, variants=False, schedules=False):
     """Time ours (select_config's choice) and torch on one shape, fast and slow accumulation. schedules:
-    also time select_config's cooperative and ping-pong choices (``schedule=``) in the same rounds."""
+    also time select_config's cooperative, overlap and ping-pong choices (``schedule=``) in the same rounds."""
     from fp8cuda import gemm
 
     a, b, sa, sb, xq, wq, xs, ws = _inputs(torch, cp, m, n, k)
@@ -101,8 +101,8 @@ def bench_shape(m, n, k, *, torch, cp, do_bench, warmup=25, rep=100, rounds=3, v
                         cfg = dataclasses.replace(cfg, cluster_m=cm)
                     if (cfg, fast) not in built:
                         continue
-                    plans[name] = plan if cfg == plan.config else gemm.make_plan(xq, wq, xs, ws, use_fast_accum=fast,
-                                                                                 config=cfg)
+                    plans[name] = (plan if cfg == plan.config
+                                   else gemm.make_plan(xq, wq, xs, ws, use_fast_accum=fast, config=cfg))
                 except ValueError:
                     continue
         for p in plans.values():
@@ -174,9 +174,10 @@ def markdown(meta, rows) -> str:
     lines = [BEGIN, "## Row-wise FP8 GEMM (e4m3fn x e4m3fn -> bf16), fp8cuda vs torch._scaled_mm", "",
              f"Measured {meta['date']} on {meta['device']} (torch {meta['torch']}, CuPy {meta['cupy']}) by "
              f"`python -m fp8cuda.bench_gemm {meta['args']}`; generated, do not edit. TFLOP/s = 2 M N K / time; "
-             f"`triton.testing.do_bench` medians (L2 flushed), ours and torch alternating (in a new order each round) "
-             f"over {meta['rounds']} rounds; torch = `torch._scaled_mm` row-wise (cuBLAS) on the same codes and scales; x = ours / torch; "
-             f"config: ours (`ov` = overlapped cooperative, `pp` = ping-pong schedule) for fast / slow accumulation.", "",
+             f"`triton.testing.do_bench` medians (L2 flushed), ours and torch alternating (in a new order each "
+             f"round) over {meta['rounds']} rounds; torch = `torch._scaled_mm` row-wise (cuBLAS) on the same codes "
+             f"and scales; x = ours / torch; config: ours (`ov` = overlapped cooperative, `pp` = ping-pong "
+             f"schedule) for fast / slow accumulation.", "",
              "| M | N | K | ours fast | torch fast | x | ours slow | torch slow | x | slow/fast | config fast / slow |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
@@ -210,8 +211,8 @@ def _schedule_columns(rows):
     for tag in ("fast", "slow"):
         for name in SCHEDULES:
             if any(f"{name}_{tag}_tflops" in r for r in rows):
-                cols.append((f"{name.replace('cooperative', 'coop').replace('pingpong', 'pp').replace('overlap', 'ov')}_{tag[0]}",
-                             f"{name}_{tag}_tflops"))
+                short = name.replace("cooperative", "coop").replace("pingpong", "pp").replace("overlap", "ov")
+                cols.append((f"{short}_{tag[0]}", f"{name}_{tag}_tflops"))
         cols.append((f"torch_{tag[0]}", f"torch_{tag}_tflops"))
     return cols
 
@@ -259,7 +260,8 @@ def precompile(workers: int = 8) -> None:
 
     from fp8cuda import gemm
 
-    exprs = [("gemm_sm90.cu", gemm.kernel_name_expression(cfg, fast, dt)) for cfg, fast, dt in gemm.candidate_instances()]
+    exprs = [("gemm_sm90.cu", gemm.kernel_name_expression(cfg, fast, dt))
+             for cfg, fast, dt in gemm.candidate_instances()]
     for fast in ("true", "false"):
         for kind in range(3):
             exprs.append(("gemm_simple.cu", f"fp8cuda::fp8_gemm_rowwise_simple<{fast}, {kind}>"))

@@ -123,8 +123,8 @@ class GemmConfig:
         """Dynamic shared memory: the kernel's ``SmemLayout<...>::kTotal``."""
         stages = self.num_stages * (self.block_m + self.block_n) * BLOCK_K
         epi = self.num_consumers * self.epi_bytes
-        if self.overlap and self.block_n == 256:
-            # column halves: one w_scale / bias copy for both consumers, no alignment slack (SmemLayout kSharedColumns)
+        if self.overlap:
+            # one w_scale / bias copy for both consumers, no alignment slack (SmemLayout kSharedColumns)
             return stages + epi + (2 * self.block_n + 64 * self.num_consumers) * 4 + 2 * self.num_stages * 8
         scales = self.num_consumers * (2 * self.block_n + 64) * 4  # w_scale, bias of the columns; x_scale of 64 rows
         return stages + epi + scales + 2 * self.num_stages * 8 + 1024
@@ -178,7 +178,8 @@ _PINGPONG_EFFICIENCY = 0.956
 
 # Overlapped cooperative 128 x 256 c2 over cooperative 128 x 256 c2 per FLOP, fast accumulation, bf16 output:
 # geomean over the 9 quick shapes on H200 in the same rounds, 1.030 and 1.040 in two runs (docs/notes-gemm.md,
-# v15); every shape >= 1.0. The lower one is used.
+# v15); every shape >= 1.0. The lower one is used. (The full benchmark, a different run, did not show the gain
+# against torch: notes v15; to be re-derived from a same-run `bench_gemm --schedules`.)
 _OVERLAP_GAIN = 1.03
 
 
@@ -603,14 +604,14 @@ def make_plan(xq, wq, x_scale, w_scale, bias=None, use_fast_accum: bool = True, 
         raise TypeError(f"config: expected a GemmConfig or DecodeConfig, got {type(cfg).__name__}")
     if cfg.block_m not in (64, 128) or cfg.block_n % 64 or not 64 <= cfg.block_n <= 256 or cfg.cluster_m not in (1, 2, 4):
         raise ValueError(f"config: unsupported tile {cfg.block_m}x{cfg.block_n} / cluster {cfg.cluster_m}")
+    if cfg.pingpong and cfg.overlap:
+        raise ValueError(f"config: pingpong and overlap are two different schedules, got {cfg}")
     if cfg.overlap:
         why = overlap_supported(cfg, use_fast_accum, n, k, out_dt, out.data.ptr)
         if why is not None:
             if config is not None:
                 raise ValueError(f"config: the overlap kernel {why}")
             cfg = select_config(m, n, k, use_fast_accum=use_fast_accum, num_sms=num_sms, allow_overlap=False)
-    if cfg.pingpong and cfg.overlap:
-        raise ValueError(f"config: pingpong and overlap are two different schedules, got {cfg}")
     if cfg.pingpong and cfg.block_m == 128 and cfg.block_n > 128:
         raise ValueError(f"config: ping-pong with block_m 128 needs block_n <= 128 (two m64nN accumulator chains "
                          f"of 192 registers spill), got {cfg}")

@@ -54,7 +54,8 @@ def precompile(workers=8):
 
     from fp8cuda.bench_gemm import _compile_one
 
-    exprs = [("gemm_sm90.cu", gemm.kernel_name_expression(c, f, dt)) for c, f in list(VARIANTS.values()) + TEST_INSTANCES
+    exprs = [("gemm_sm90.cu", gemm.kernel_name_expression(c, f, dt))
+             for c, f in list(VARIANTS.values()) + TEST_INSTANCES
              for dt in (ml_dtypes.bfloat16, np.float32, np.float16) if not (c.overlap and dt == np.float32)]
     exprs = list(dict.fromkeys(exprs))
     t0 = time.time()
