@@ -2,7 +2,8 @@
 # The verification call before resolving kernel issues: the whole GPU test suite (pytest -m gpu, the
 # 2**32 cast sweep against fp8ref included), the Numba prototypes on the real GPU, and compute-sanitizer
 # memcheck/racecheck on quantize and GEMM. SKIP_GPU_TESTS=1 skips the first step; PYTEST_WORKERS=N runs the
-# suite in N pytest-xdist processes (kernel compilation is most of its time; the disk cache is shared).
+# suite in N pytest-xdist processes (kernel compilation is most of its time; the disk cache is shared);
+# SKIP_SANITIZERS=1 skips compute-sanitizer.
 # Usage on the device: bash scripts/device_verify.sh   (logs under $OUT; a summary is printed last)
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -19,7 +20,8 @@ fi
 # No GPU marker on the prototypes: they run in the simulator on CPU machines and for real here.
 timeout ${NUMBA_TIMEOUT:-240} $PY -m pytest tests/cuda/test_numba_proto.py -p no:cacheprovider -q -rfEs > "$OUT/numba.log" 2>&1
 echo "numba prototypes on the GPU rc=$? $(tail -n 1 "$OUT/numba.log")" >> "$OUT/summary.txt"
-for target in scripts/sanitize_quantize.py scripts/sanitize_gemm.py; do
+[ "${SKIP_SANITIZERS:-0}" = 1 ] && SAN_TARGETS="" || SAN_TARGETS="scripts/sanitize_quantize.py scripts/sanitize_gemm.py"
+for target in $SAN_TARGETS; do
   for tool in memcheck racecheck; do
     log="$OUT/$(basename $target .py)-$tool.log"
     timeout ${SAN_TIMEOUT:-90} compute-sanitizer --tool $tool --report-api-errors no --error-exitcode 9 $PY $target > "$log" 2>&1
