@@ -35,6 +35,7 @@ outputs have that dtype; otherwise they are ``uint16`` arrays holding bfloat16 b
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 
 import ml_dtypes
@@ -141,6 +142,21 @@ class GemmConfig:
         ``ov128x256x4c2`` (overlapped cooperative)."""
         prefix = "pp" if self.pingpong else "ov" if self.overlap else ""
         return f"{prefix}{self.block_m}x{self.block_n}x{self.num_stages}c{self.cluster_m}"
+
+    @classmethod
+    def from_label(cls, label: str, group_m: int = 8) -> GemmConfig:
+        """The config a ``label`` names (scripts take kernels by label).
+
+        >>> GemmConfig.from_label("pp64x256x5c2") == GemmConfig(64, 256, 5, 2, pingpong=True)
+        True
+        >>> GemmConfig.from_label(GemmConfig(128, 256, 4, 2, overlap=True).label()).overlap
+        True
+        """
+        m = re.fullmatch(r"(pp|ov)?(\d+)x(\d+)x(\d+)c(\d+)", label)
+        if m is None:
+            raise ValueError(f"label: expected [pp|ov]BMxBNxSTAGEScCLUSTER, e.g. ov128x256x4c2, got {label!r}")
+        kind, bm, bn, stages, cm = m.groups()
+        return cls(int(bm), int(bn), int(stages), int(cm), group_m, pingpong=kind == "pp", overlap=kind == "ov")
 
 
 def kernel_name_expression(config: GemmConfig, use_fast_accum: bool, out_dtype) -> str:

@@ -28,10 +28,7 @@ def _config(label):
     """GemmConfig from a table label: ``128x256x4c2`` (cooperative) or ``ov128x256x4c2`` (overlap)."""
     from fp8cuda import gemm
 
-    overlap = label.startswith("ov")
-    bm, bn, rest = label.removeprefix("ov").split("x")
-    stages, cm = rest.split("c")
-    return gemm.GemmConfig(int(bm), int(bn), int(stages), int(cm), overlap=overlap)
+    return gemm.GemmConfig.from_label(label)
 
 
 def trace_shape(m, n, k, config=None):
