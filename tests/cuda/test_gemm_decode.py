@@ -139,8 +139,9 @@ def test_cuda_graph_capture_replay():
         plan()
         graph = stream.end_capture()
     xq2 = random_operands(rng, 3, 1000, 4096)[0]
-    dev[0].set(xq2)  # new tokens, same buffers
-    out.view(cp.uint8).fill(0xFF)
-    graph.launch(stream)
+    with stream:  # on the replay's stream: a non-blocking stream is not ordered after the null stream
+        dev[0].set(xq2)  # new tokens, same buffers
+        out.view(cp.uint8).fill(0xFF)
+        graph.launch(stream)
     stream.synchronize()
     assert_gemm_within_bound(to_host(out, BF16), xq2, wq, xs, ws, bias, use_fast_accum=True, k_split=plan.k_split)

@@ -221,9 +221,10 @@ def test_per_row_under_cuda_graph_capture_with_device_num_tokens():
         fp8cuda.quantize_fp8_per_row(x, ub, nt, out=out, scale_out=sout)
         graph = stream.end_capture()
     for n in (8, 3, 0):
-        nt.fill(n)
-        out.fill(POISON)
-        graph.launch(stream)
+        with stream:  # on the replay's stream: a non-blocking stream is not ordered after the null stream
+            nt.fill(n)
+            out.fill(POISON)
+            graph.launch(stream)
         stream.synchronize()
         rq, rs = scale.quantize_fp8_per_row(x_np, 2.0, n)
         assert_fp8_equal(out.get(), rq, "e4m3fn")
