@@ -195,7 +195,7 @@ _PINGPONG_EFFICIENCY = 0.956
 # Overlapped cooperative 128 x 256 c2 over cooperative 128 x 256 c2 per FLOP, fast accumulation, bf16 output:
 # geomean over the 63 benchmark shapes on H200, both timed in the same shuffled rounds (`bench_gemm
 # --schedules`, docs/notes-gemm.md "The schedules"): 1.003. (Earlier fixed-order A/B runs on 9 shapes gave
-# 1.03-1.04; the order of the kernels in a round was the effect.)
+# 1.03-1.04, most likely an effect of the order of the kernels in a round.)
 _OVERLAP_GAIN = 1.003
 
 
