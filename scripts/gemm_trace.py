@@ -24,13 +24,6 @@ import numpy as np
 STRIDE = 8192  # kTraceStride
 
 
-def _config(label):
-    """GemmConfig from a table label: ``128x256x4c2`` (cooperative) or ``ov128x256x4c2`` (overlap)."""
-    from fp8cuda import gemm
-
-    return gemm.GemmConfig.from_label(label)
-
-
 def trace_shape(m, n, k, config=None):
     import cupy as cp
 
@@ -42,7 +35,7 @@ def trace_shape(m, n, k, config=None):
     xq = rng.integers(0, 0x7E, (m, k), dtype=cp.uint8)
     wq = rng.integers(0, 0x7E, (n, k), dtype=cp.uint8)
     xs, ws = cp.ones(m, cp.float32), cp.ones(n, cp.float32)
-    plan = gemm.make_plan(xq, wq, xs, ws, use_fast_accum=True, config=_config(config) if config else None)
+    plan = gemm.make_plan(xq, wq, xs, ws, use_fast_accum=True, config=gemm.GemmConfig.from_label(config) if config else None)
     cfg = plan.config
     assert not cfg.pingpong, f"{cfg}: the trace covers the cooperative and overlap kernels"
     kern = get_kernel("gemm_sm90.cu", kernel_name_expression(cfg, True, ml_dtypes.bfloat16),
