@@ -8,7 +8,8 @@ Builds the kernel of select_config's fast-accumulation choice (or the one named 
 cycles it waited on the stage's full barrier and the clock after the wait; the overlap kernel also the
 clock after each step of its tile switch), runs it once after a warm-up and reports, by K block index
 within the tile: the mean wait, the share of waits over 1000 cycles, and the mean interval between
-consecutive K blocks (at K block 0: across the tile switch, the epilogue included).
+consecutive K blocks (at K block 0: across the tile switch, the epilogue included). The producer thread
+records its waits on empty barriers and when it issued each position's loads (issue-to-use cycles).
 An experiment, not a test: the trace build is not the shipped kernel (one extra branch per K block).
 """
 
@@ -42,14 +43,15 @@ def trace_shape(m, n, k, config=None):
                       options=("-DFP8CUDA_GEMM_TRACE",))
     kern.max_dynamic_shared_size_bytes = plan.smem
     blocks = plan.grid[0]
-    trace = cp.zeros((blocks, STRIDE, 2), cp.uint32)
+    trace = cp.zeros((2 * blocks, STRIDE, 2), cp.uint32)  # consumers' records, then the producers'
     args = list(plan.args)
     args[4] = np.uint64(trace.data.ptr)  # bias slot carries the trace buffer in trace builds
     run = GemmPlan(kern, plan.grid, plan.block, tuple(args), plan.smem, plan.out, cfg)
     for _ in range(3):  # warm-up, then the traced launch overwrites the same positions
         run()
     cp.cuda.runtime.deviceSynchronize()
-    tr = trace.get()
+    full = trace.get()
+    tr, ptr = full[:blocks], full[blocks:]  # consumers' records, producers'
     num_kb = -(-k // 128)
     tiles = -(-m // (cfg.block_m * cfg.cluster_m)) * -(-n // cfg.block_n)
     per_block = -(-tiles // (blocks // cfg.cluster_m))
@@ -75,6 +77,21 @@ def trace_shape(m, n, k, config=None):
     span = float(step[valid[:, 1:]].sum())
     res = {"M": m, "N": n, "K": k, "config": cfg.label(), "blocks": blocks, "tiles_per_block": per_block,
            "wait_share": total_wait / span, "by_kb": rows}
+    # Producer: its waits on empty barriers (share of its time), and per ring position the cycles from its
+    # issuing the loads to the consumer's full-barrier wait returning ("issue to use"): an upper bound of the
+    # loads' latency, and the lead the pipeline gives them (the consumer's own wait is reported above).
+    pw = ptr[:, :npos, 0].astype(np.float64)
+    pclk = ptr[:, :npos, 1].astype(np.int64)
+    if pclk[valid].any():
+        lead = ((clk - pclk) % (1 << 32)).astype(np.int64)
+        lead[lead > (1 << 31)] -= 1 << 32
+        pstep = (pclk[:, 1:] - pclk[:, :-1]) % (1 << 32)
+        res["producer"] = {"empty_wait_share": float(pw[valid].sum() / pstep[valid[:, 1:]].sum()),
+                           "empty_wait_mean": float(pw[valid].mean()),
+                           "issue_to_use_median": float(np.median(lead[valid])),
+                           "issue_to_use_p10": float(np.percentile(lead[valid], 10))}
+        print("  producer: " + ", ".join(f"{k} {v:.0f}" if k != "empty_wait_share" else f"{k} {v:.1%}"
+                                         for k, v in res["producer"].items()))
     if cfg.overlap and cfg.block_n == 256:
         # the column-halves kernel's switch events (kernel: mark(it, e)), clocks relative to the last K block's
         # full-barrier wait; the switch from tile i ends at K block 1 of tile i + 1

@@ -77,7 +77,11 @@ __global__ void __launch_bounds__(128 * (1 + BLOCK_M / 64), 1) __cluster_dims__(
 
   if (wg == 0) {
     if (kNumConsumers == 2) setmaxnreg_dec<kProducerRegs>();
+#ifdef FP8CUDA_GEMM_TRACE
+    if (tid == 0) blk.produce(&tmap_a, &tmap_b, group_m, trace);
+#else
     if (tid == 0) blk.produce(&tmap_a, &tmap_b, group_m);
+#endif
   } else {
     if (kNumConsumers == 2) setmaxnreg_inc<kConsumerRegs>();
     const int c = wg - 1;

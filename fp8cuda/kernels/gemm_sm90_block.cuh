@@ -70,7 +70,11 @@ struct GemmBlock {
   // empty, announce its bytes on full[s], TMA-load A [BLOCK_M x 128] and this block's share of
   // B [BLOCK_N x 128] (BLOCK_N / kClusterM rows, multicast into every block of the cluster; tmap_b's box
   // has that many rows). Out-of-range rows and K are zero-filled by the copy engine.
-  __device__ __forceinline__ void produce(const TmaDesc* tmap_a, const TmaDesc* tmap_b, int group_m) const {
+  // trace (experiment builds, FP8CUDA_GEMM_TRACE; scripts/gemm_trace.py): for ring positions p < kTraceStride,
+  // the cycles this thread waited on empty[p] and the low 32 bits of clock64 after the wait (when it issued
+  // p's loads), at trace[2 ((gridDim.x + block) kTraceStride + p) + {0, 1}], after the consumers' records.
+  __device__ __forceinline__ void produce(const TmaDesc* tmap_a, const TmaDesc* tmap_b, int group_m,
+                                          unsigned* trace = nullptr) const {
     int it = 0;
     for (int tile = cluster_id; tile < num_tiles; tile += num_clusters) {
       int nb;
@@ -78,7 +82,18 @@ struct GemmBlock {
       for (int kb = 0; kb < num_kb; ++kb, ++it) {
         const int s = it % L::kStages;
         const u32 round = static_cast<u32>(it / L::kStages);
+#ifdef FP8CUDA_GEMM_TRACE
+        const long long t0 = clock64();
+#endif
         mbarrier_wait_parity(&empty_bar[s], (round & 1u) ^ 1u);
+#ifdef FP8CUDA_GEMM_TRACE
+        if (trace != nullptr && it < kTraceStride) {
+          const long long t1 = clock64();
+          unsigned* t = trace + 2 * (static_cast<size_t>(gridDim.x + blockIdx.x) * kTraceStride + it);
+          t[0] = static_cast<unsigned>(t1 - t0);
+          t[1] = static_cast<unsigned>(t1);
+        }
+#endif
         mbarrier_arrive_expect_tx(&full_bar[s], L::kBytesA + L::kBytesB);
         tma_load_2d(smem_a + s * L::kBytesA, tmap_a, &full_bar[s], kb * BLOCK_K, mb * BLOCK_M);
         if (kClusterM == 1) {

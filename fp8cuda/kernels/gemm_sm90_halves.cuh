@@ -58,7 +58,11 @@ __global__ void __launch_bounds__(384, 1) __cluster_dims__(kClusterM, 1, 1)
 
   if (wg == 0) {
     setmaxnreg_dec<kProducerRegs>();
+#ifdef FP8CUDA_GEMM_TRACE
+    if (tid == 0) blk.produce(&tmap_a, &tmap_b, group_m, trace);
+#else
     if (tid == 0) blk.produce(&tmap_a, &tmap_b, group_m);
+#endif
     blk.finish();
     return;
   }
