@@ -174,16 +174,18 @@ def run_gemm(args, cp, torch, doc, publish, ceilings, do_bench, timer):
         shapes = parse_shapes(args.shapes)
     else:
         shapes = list(bench_gemm.QUICK) if args.quick else bench_gemm.all_shapes()
-    meta = dict(bench_decode.meta(torch, cp, timer), rounds=args.rounds,
+    warmup = 200  # ms of the same kernel before its timed reps (bench_gemm.bench_shape)
+    meta = dict(bench_decode.meta(torch, cp, timer), rounds=args.rounds, warmup=warmup,
                 args=" ".join(sys.argv[1:]) or "gemm")
     rows = []
     res = _result("gemm", meta, ceilings, rows)
+    clock = bench_gemm.ClockSampler()
     publish(res)
     bar = Progress(len(shapes), "gemm")
     for (m, n, k) in shapes:
         try:
-            r = bench_gemm.bench_shape(m, n, k, torch=torch, cp=cp, do_bench=do_bench,
-                                       rep=args.rep or 40, rounds=args.rounds)
+            r = bench_gemm.bench_shape(m, n, k, torch=torch, cp=cp, do_bench=do_bench, warmup=warmup,
+                                       rep=args.rep or 40, rounds=args.rounds, clock=clock)
             rows.append(r)
             bar.step(f"{m}x{n}x{k}: ours {r['ours_fast_tflops']:.0f} TFLOP/s, torch {r['torch_fast_tflops']:.0f} "
                      f"(x{r['ratio_fast']:.2f})")
@@ -191,6 +193,7 @@ def run_gemm(args, cp, torch, doc, publish, ceilings, do_bench, timer):
             bar.step(f"{m}x{n}x{k}: FAILED {_first_line(e)}")
         doc.write()
     bar.close()
+    clock.close()
     if rows:
         print(bench_gemm.format_table(rows))
         if args.markdown:

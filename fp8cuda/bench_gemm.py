@@ -5,10 +5,11 @@
 
 For each (M, N, K): random e4m3fn codes (from normal data, no NaN) and positive row/column scales,
 shared by both libraries through DLPack; bf16 output. Timed with ``triton.testing.do_bench`` (CUDA
-events, warm-up, L2 flushed between runs, median). Ours is timed as a prepared launch
-(``fp8cuda.gemm.make_plan``: checks and tensor maps done once), torch as the bare ``_scaled_mm`` call;
-the two alternate over ``--rounds`` rounds, in a new order each round, and each keeps its median (the GPU's
-clock drifts).
+events, ``--warmup`` ms of the same kernel first (200: the power-capped clock settles), L2 flushed between
+runs, median). Ours is timed as a prepared launch (``fp8cuda.gemm.make_plan``: checks and tensor maps done
+once), torch as the bare ``_scaled_mm`` call; the two alternate over ``--rounds`` rounds, in a new order each
+round and shape, and each keeps its median (the GPU's clock drifts). nvidia-smi samples the SM clock and
+power meanwhile; the rows and the summary carry their means in the timed reps.
 Reports TFLOP/s (2 M N K / time) for fast and slow accumulation, the ratios ours / torch, ours slow /
 ours fast, and max |ours - torch| / max |torch| as a sanity check. ``--schedules`` also times
 select_config's cooperative, overlap and ping-pong choices in the same rounds; ``--markdown PATH`` writes the
@@ -64,24 +65,83 @@ VARIANTS = ((128, 256, 2, 8, True, False), (64, 256, 2, 8, True, True), (64, 192
             (64, 128, 2, 8, False, True), (64, 192, 1, 8, False, True))
 
 
-def alternate_medians(calls: dict, rounds: int, time_one) -> dict:
+def alternate_medians(calls: dict, rounds: int, time_one, seed="") -> dict:
     """Median of ``rounds`` timings ``time_one(call)`` of every call in ``calls`` (key -> callable). The calls
     alternate, so the clock of a power-limited GPU, which drifts during a run (seen: the same kernel 1259 vs
-    1418 TFLOP/s minutes apart), affects them alike; and their order changes every round (a fixed seed per
-    round), because which kernel runs after which moved a kernel's standing by 2-3% with a fixed order
-    (docs/notes-gemm.md v15)."""
+    1418 TFLOP/s minutes apart), affects them alike; and their order is drawn anew for every round and every
+    ``seed`` (pass the shape), because which kernel runs after which moved a kernel's standing by 2-3% with a
+    fixed order (docs/notes-gemm.md v15), and by 5% with one shuffled order reused for every shape ("The
+    harness")."""
     ts = {key: [] for key in calls}
     order = list(calls)
     for rnd in range(rounds):
-        random.Random(rnd).shuffle(order)
+        random.Random(f"{seed}:{rnd}").shuffle(order)
         for key in order:
             ts[key].append(time_one(calls[key]))
     return {key: sorted(v)[rounds // 2] for key, v in ts.items()}
 
 
-def bench_shape(m, n, k, *, torch, cp, do_bench, warmup=25, rep=100, rounds=3, variants=False, schedules=False):
+class ClockSampler:
+    """The SM clock (MHz) and board power (W) of GPU 0, sampled by ``nvidia-smi`` every ``period_ms`` in a
+    background process; ``mean(t0, t1)`` averages the samples taken between two ``time.time()`` stamps.
+    Where nvidia-smi is missing, every mean is NaN. A benchmark aid, not a measurement of the kernel."""
+
+    def __init__(self, period_ms: int = 20):
+        import shutil
+        import subprocess
+        import tempfile
+
+        self._rows, self._proc, self._file = [], None, None
+        exe = shutil.which("nvidia-smi")
+        if exe is None:
+            return
+        self._file = tempfile.NamedTemporaryFile("w+", suffix=".csv")
+        self._proc = subprocess.Popen([exe, "--id=0", "--query-gpu=timestamp,clocks.sm,power.draw",
+                                       "--format=csv,noheader,nounits", f"-lms={period_ms}"],
+                                      stdout=self._file, stderr=subprocess.DEVNULL)
+        self._reader = open(self._file.name)
+
+    @staticmethod
+    def parse(line: str):
+        """(unix time, MHz, W) of one sample line (nvidia-smi's timestamp is local time), or None."""
+        import datetime
+
+        p = [x.strip() for x in line.split(",")]
+        try:
+            t = datetime.datetime.strptime(p[0], "%Y/%m/%d %H:%M:%S.%f").timestamp()
+            return t, float(p[1]), float(p[2])
+        except (ValueError, IndexError):
+            return None
+
+    def mean(self, t0: float, t1: float) -> tuple:
+        if self._proc is None:
+            return float("nan"), float("nan")
+        time.sleep(0.05)  # the sampler's last lines
+        for line in self._reader.readlines():
+            r = self.parse(line)
+            if r is not None:
+                self._rows.append(r)
+        sel = [(mhz, w) for (t, mhz, w) in self._rows if t0 <= t <= t1]
+        if not sel:
+            return float("nan"), float("nan")
+        return sum(x for x, _ in sel) / len(sel), sum(w for _, w in sel) / len(sel)
+
+    def close(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.wait()
+            self._reader.close()
+            self._file.close()
+            self._proc = None
+
+
+def bench_shape(m, n, k, *, torch, cp, do_bench, warmup=200, rep=40, rounds=3, variants=False, schedules=False,
+                clock=None):
     """Time ours (select_config's choice) and torch on one shape, fast and slow accumulation. schedules:
-    also time select_config's cooperative, overlap and ping-pong choices (``schedule=``) in the same rounds."""
+    also time select_config's cooperative, overlap and ping-pong choices (``schedule=``) in the same rounds.
+    warmup: ms of the same kernel before its timed reps, so the clock of the power-capped GPU settles for it
+    (10 ms left a kernel's time depending on what ran before it; docs/notes-gemm.md "The harness").
+    clock (a ClockSampler): also record the mean SM clock and power in ours' and torch's timed reps."""
     from fp8cuda import gemm
 
     a, b, sa, sb, xq, wq, xs, ws = _inputs(torch, cp, m, n, k)
@@ -113,8 +173,22 @@ def bench_shape(m, n, k, *, torch, cp, do_bench, warmup=25, rep=100, rounds=3, v
                                               out_dtype=torch.bfloat16, use_fast_accum=fast)
         unique = {id(p): p for p in plans.values()}
         unique["torch"] = torch_call
-        med = alternate_medians(unique, rounds, lambda f: do_bench(f, warmup=warmup, rep=rep, return_mode="median"))
+        seen = {}  # id(call) -> [(MHz, W)] of its timed reps (the last rep ms of each do_bench)
+
+        def time_one(f):
+            ms = do_bench(f, warmup=warmup, rep=rep, return_mode="median")
+            if clock is not None:
+                t1 = time.time()
+                seen.setdefault(id(f), []).append(clock.mean(t1 - rep * 1e-3, t1))
+            return ms
+
+        med = alternate_medians(unique, rounds, time_one, seed=(m, n, k, tag))
         t_ours, t_torch = med[id(plan)], med["torch"]
+        if clock is not None:
+            for who, f in (("ours", plan), ("torch", torch_call)):
+                v = [x for x in seen.get(id(f), []) if x[0] == x[0]]  # NaN where no sample fell in the window
+                row[f"{who}_{tag}_mhz"] = sum(x[0] for x in v) / len(v) if v else float("nan")
+                row[f"{who}_{tag}_watts"] = sum(x[1] for x in v) / len(v) if v else float("nan")
         ref = out_t.float()
         rel = 0.0
         for p in {id(p): p for p in plans.values()}.values():  # every timed kernel of ours against cuBLAS (sanity)
@@ -165,6 +239,20 @@ def format_table(rows) -> str:
     return "\n".join(lines)
 
 
+def clock_summary(rows) -> str:
+    """Mean SM clock and board power (nvidia-smi, sampled in the timed reps) of ours and torch over the rows."""
+    parts = []
+    for tag in ("fast", "slow"):
+        for who in ("ours", "torch"):
+            v = [(r[f"{who}_{tag}_mhz"], r[f"{who}_{tag}_watts"]) for r in rows
+                 if r.get(f"{who}_{tag}_mhz", float("nan")) == r.get(f"{who}_{tag}_mhz")]  # NaN != NaN
+            if v:
+                parts.append(f"{who} {tag} {sum(x for x, _ in v) / len(v):.0f} MHz at "
+                             f"{sum(w for _, w in v) / len(v):.0f} W")
+    return ("Mean SM clock and board power in the timed reps (nvidia-smi every 20 ms): " + ", ".join(parts) + "."
+            if parts else "No clock samples (nvidia-smi missing).")
+
+
 BEGIN, END = "<!-- bench:gemm -->", "<!-- /bench:gemm -->"
 
 
@@ -174,8 +262,9 @@ def markdown(meta, rows) -> str:
     lines = [BEGIN, "## Row-wise FP8 GEMM (e4m3fn x e4m3fn -> bf16), fp8cuda vs torch._scaled_mm", "",
              f"Measured {meta['date']} on {meta['device']} (torch {meta['torch']}, CuPy {meta['cupy']}) by "
              f"`python -m fp8cuda.bench_gemm {meta['args']}`; generated, do not edit. TFLOP/s = 2 M N K / time; "
-             f"`triton.testing.do_bench` medians (L2 flushed), ours and torch alternating (in a new order each "
-             f"round) over {meta['rounds']} rounds; torch = `torch._scaled_mm` row-wise (cuBLAS) on the same codes "
+             f"`triton.testing.do_bench` medians (L2 flushed) after {meta['warmup']} ms of warm-up of the "
+             f"same kernel, ours and torch alternating (in a new order each round and shape) over {meta['rounds']} "
+             f"rounds; torch = `torch._scaled_mm` row-wise (cuBLAS) on the same codes "
              f"and scales; x = ours / torch; config: ours (`ov` = overlapped cooperative, `pp` = ping-pong "
              f"schedule) for fast / slow accumulation.", "",
              "| M | N | K | ours fast | torch fast | x | ours slow | torch slow | x | slow/fast | config fast / slow |",
@@ -186,6 +275,9 @@ def markdown(meta, rows) -> str:
                      f"{r['ratio_slow']:.2f} | {r['slow_over_fast']:.2f} | {r['config_fast']} / {r['config_slow']} |")
     lines += ["", f"Geometric mean over {len(rows)} shapes: ours / torch {g['ratio_fast']:.3f} (fast accumulation), "
               f"{g['ratio_slow']:.3f} (slow); ours slow / ours fast {g['slow_over_fast']:.3f}."]
+    if any("ours_fast_mhz" in r for r in rows):
+        lines += ["", clock_summary(rows) + " The board's power limit is 700 W: at equal power, a kernel that "
+                  "keeps the tensor cores busier runs at a lower clock (docs/notes-gemm.md \"The harness\")."]
     if any(key.startswith("pingpong_") for r in rows for key in r):
         lines += markdown_schedules(rows)
     lines.append(END)
@@ -286,6 +378,8 @@ def main(argv=None) -> int:
                    help="write the table into this markdown file (section between <!-- bench:gemm --> markers)")
     p.add_argument("--precompile", action="store_true", help="only build all kernel instances, then exit")
     p.add_argument("--rep", type=int, default=40, help="do_bench rep (ms) per round")
+    p.add_argument("--warmup", type=int, default=200,
+                   help="ms of the same kernel before each timed rep (the power-capped clock settles)")
     p.add_argument("--rounds", type=int, default=3, help="alternating ours/torch rounds per measurement")
     p.add_argument("--variants", action="store_true", help="also time the VARIANTS tile configs")
     p.add_argument("--schedules", action="store_true",
@@ -304,10 +398,11 @@ def main(argv=None) -> int:
         shapes = list(QUICK) if args.quick else all_shapes()
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, cupy {cp.__version__}", flush=True)
     rows = []
+    clock = ClockSampler()
     for (m, n, k) in shapes:
         try:
             r = bench_shape(m, n, k, torch=torch, cp=cp, do_bench=do_bench, rep=args.rep, rounds=args.rounds,
-                            variants=args.variants, schedules=args.schedules)
+                            warmup=args.warmup, variants=args.variants, schedules=args.schedules, clock=clock)
         except Exception as e:  # noqa: BLE001 - keep going; report the failure in the table
             print(f"{m},{n},{k}: FAILED {type(e).__name__}: {e}", flush=True)
             continue
@@ -315,22 +410,25 @@ def main(argv=None) -> int:
         print(f"{m},{n},{k}: ours fast {r['ours_fast_tflops']:.0f} TF/s vs torch {r['torch_fast_tflops']:.0f} "
               f"({r['ratio_fast']:.2f}x); slow {r['ours_slow_tflops']:.0f} vs {r['torch_slow_tflops']:.0f} "
               f"({r['ratio_slow']:.2f}x) [{r['config_fast']}, {r['config_slow']}]"
+              f" clock fast {r.get('ours_fast_mhz', float('nan')):.0f} / {r.get('torch_fast_mhz', float('nan')):.0f} MHz"
               + "".join(f" {key}={v:.0f}" for key, v in r.items()
                         if key.startswith("v") or (key.endswith("_tflops") and key.startswith(("coop", "ping")))),
               flush=True)
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(rows, f, indent=1)
+    clock.close()
     if args.markdown and rows:
         import datetime
 
         meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 "device": torch.cuda.get_device_name(), "torch": torch.__version__, "cupy": cp.__version__,
-                "rounds": args.rounds, "args": " ".join(argv if argv is not None else sys.argv[1:])}
+                "rounds": args.rounds, "warmup": args.warmup, "args": " ".join(argv if argv is not None else sys.argv[1:])}
         splice_markdown(args.markdown, markdown(meta, rows))
     if args.schedules:
         print(format_schedule_table(rows))
     print(format_table(rows))
+    print(clock_summary(rows))
     return 0
 
 

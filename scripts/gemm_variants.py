@@ -7,7 +7,8 @@ parameter of the kernel and a field of GemmConfig for the run (v8, v9 in docs/no
 are on branch exp/gemm-v9-v12). ``--check`` first runs
 every variant against fp8ref's bound on shapes with M, N and K tails and with many tiles per block. Then,
 for every shape (bench_gemm's 63, or its 9 ``--quick`` ones), the variants and torch._scaled_mm (fast and
-slow accumulation) alternate, in a different order each round, over ``--rounds`` rounds of ``do_bench``; each
+slow accumulation) alternate, in a different order each round and shape, over ``--rounds`` rounds of ``do_bench``
+(``--warmup`` ms of the same kernel first); each
 keeps its median. Prints
 TFLOP/s per variant and the geomean of each over torch. Benchmarks are not tests: this picks heuristics.
 """
@@ -106,7 +107,7 @@ def _geomean(v):
     return math.exp(sum(math.log(x) for x in v) / len(v)) if v else float("nan")
 
 
-def bench(shapes, rounds, rep):
+def bench(shapes, rounds, rep, warmup=200):
     import cupy as cp
     import torch
     from triton.testing import do_bench
@@ -129,7 +130,8 @@ def bench(shapes, rounds, rep):
         for label in VARIANTS:
             got = torch.from_dlpack(plans[label].out).view(torch.bfloat16).float()
             rel[label] = ((got - ref).abs().max() / ref.abs().max()).item()
-        med = alternate_medians(plans, rounds, lambda f: do_bench(f, warmup=10, rep=rep, return_mode="median"))
+        med = alternate_medians(plans, rounds, lambda f: do_bench(f, warmup=warmup, rep=rep, return_mode="median"),
+                                seed=(m, n, k))
         row = {"M": m, "N": n, "K": k, "maxrel": max(rel.values())}
         for label, t in med.items():
             row[label] = flops / (t * 1e-3) / 1e12
@@ -154,6 +156,7 @@ def main(argv=None):
     p.add_argument("--precompile", action="store_true")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--rep", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=200, help="ms of the same kernel before its timed reps")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     if args.precompile:
@@ -161,7 +164,7 @@ def main(argv=None):
     if args.check:
         check()
     if args.json or not (args.precompile or args.check):
-        rows = bench(list(QUICK) if args.quick else all_shapes(), args.rounds, args.rep)
+        rows = bench(list(QUICK) if args.quick else all_shapes(), args.rounds, args.rep, args.warmup)
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(rows, f, indent=1)
