@@ -82,11 +82,12 @@ def alternate_medians(calls: dict, rounds: int, time_one, seed="") -> dict:
 
 
 class ClockSampler:
-    """The SM clock (MHz) and board power (W) of GPU 0, sampled by ``nvidia-smi`` every ``period_ms`` in a
-    background process; ``mean(t0, t1)`` averages the samples taken between two ``time.time()`` stamps.
-    Where nvidia-smi is missing, every mean is NaN. A benchmark aid, not a measurement of the kernel."""
+    """The SM clock (MHz) and board power (W, nvidia-smi's power.draw: a one-second average) of one GPU (``gpu``: nvidia-smi's index or PCI bus id; CuPy's
+    current device by default), sampled by ``nvidia-smi`` every ``period_ms`` in a background process;
+    ``mean(t0, t1)`` averages the samples taken between two ``time.time()`` stamps. Where nvidia-smi is
+    missing, every mean is NaN. A benchmark aid, not a measurement of the kernel."""
 
-    def __init__(self, period_ms: int = 20):
+    def __init__(self, gpu: str | None = None, period_ms: int = 20):
         import shutil
         import subprocess
         import tempfile
@@ -95,8 +96,15 @@ class ClockSampler:
         exe = shutil.which("nvidia-smi")
         if exe is None:
             return
+        if gpu is None:  # nvidia-smi numbers GPUs by PCI order, CUDA_VISIBLE_DEVICES may renumber them
+            try:
+                import cupy as cp
+
+                gpu = cp.cuda.runtime.deviceGetPCIBusId(cp.cuda.Device().id)
+            except Exception:  # noqa: BLE001 - no CuPy or no GPU: the first one
+                gpu = "0"
         self._file = tempfile.NamedTemporaryFile("w+", suffix=".csv")
-        self._proc = subprocess.Popen([exe, "--id=0", "--query-gpu=timestamp,clocks.sm,power.draw",
+        self._proc = subprocess.Popen([exe, f"--id={gpu}", "--query-gpu=timestamp,clocks.sm,power.draw",
                                        "--format=csv,noheader,nounits", f"-lms={period_ms}"],
                                       stdout=self._file, stderr=subprocess.DEVNULL)
         self._reader = open(self._file.name)
@@ -249,7 +257,8 @@ def clock_summary(rows) -> str:
             if v:
                 parts.append(f"{who} {tag} {sum(x for x, _ in v) / len(v):.0f} MHz at "
                              f"{sum(w for _, w in v) / len(v):.0f} W")
-    return ("Mean SM clock and board power in the timed reps (nvidia-smi every 20 ms): " + ", ".join(parts) + "."
+    return ("Mean SM clock and board power in the timed reps (nvidia-smi every 20 ms; its power.draw is a "
+            "one-second average, so it lags): " + ", ".join(parts) + "."
             if parts else "No clock samples (nvidia-smi missing).")
 
 
@@ -276,8 +285,9 @@ def markdown(meta, rows) -> str:
     lines += ["", f"Geometric mean over {len(rows)} shapes: ours / torch {g['ratio_fast']:.3f} (fast accumulation), "
               f"{g['ratio_slow']:.3f} (slow); ours slow / ours fast {g['slow_over_fast']:.3f}."]
     if any("ours_fast_mhz" in r for r in rows):
-        lines += ["", clock_summary(rows) + " The board's power limit is 700 W: at equal power, a kernel that "
-                  "keeps the tensor cores busier runs at a lower clock (docs/notes-gemm.md \"The harness\")."]
+        lines += ["", clock_summary(rows) + " Where the board runs at its power limit (700 W on an H200 SXM), a "
+                  "kernel that keeps the tensor cores busier runs at a lower clock (docs/notes-gemm.md \"The "
+                  "harness\")."]
     if any(key.startswith("pingpong_") for r in rows for key in r):
         lines += markdown_schedules(rows)
     lines.append(END)
