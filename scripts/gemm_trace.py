@@ -1,8 +1,8 @@
 """Where the GEMM consumers wait for data and spend the tile switch (issue 4, docs/notes-gemm.md v11, v14).
 
-``python scripts/gemm_trace.py [M,N,K ...] [--config LABEL ...] [--json PATH]``
+``python scripts/gemm_trace.py [M,N,K ...] [--config LABEL ...] [--slow] [--json PATH]``
 
-Builds the kernel of select_config's fast-accumulation choice (or the one named by ``--config``:
+Builds the kernel of select_config's fast-accumulation choice (``--slow``: slow accumulation) (or the one named by ``--config``:
 ``128x256x4c2`` cooperative, ``ov128x256x4c2`` overlap) with ``-DFP8CUDA_GEMM_TRACE``
 (kernels/gemm_sm90_pipeline.cuh: the first consumer thread of every block records, per ring position, the
 cycles it waited on the stage's full barrier and the clock after the wait; the overlap kernel also the
@@ -25,7 +25,7 @@ import numpy as np
 STRIDE = 8192  # kTraceStride
 
 
-def trace_shape(m, n, k, config=None):
+def trace_shape(m, n, k, config=None, fast=True):
     import cupy as cp
 
     from fp8cuda import gemm
@@ -36,10 +36,10 @@ def trace_shape(m, n, k, config=None):
     xq = rng.integers(0, 0x7E, (m, k), dtype=cp.uint8)
     wq = rng.integers(0, 0x7E, (n, k), dtype=cp.uint8)
     xs, ws = cp.ones(m, cp.float32), cp.ones(n, cp.float32)
-    plan = gemm.make_plan(xq, wq, xs, ws, use_fast_accum=True, config=gemm.GemmConfig.from_label(config) if config else None)
+    plan = gemm.make_plan(xq, wq, xs, ws, use_fast_accum=fast, config=gemm.GemmConfig.from_label(config) if config else None)
     cfg = plan.config
     assert not cfg.pingpong, f"{cfg}: the trace covers the cooperative and overlap kernels"
-    kern = get_kernel("gemm_sm90.cu", kernel_name_expression(cfg, True, ml_dtypes.bfloat16),
+    kern = get_kernel("gemm_sm90.cu", kernel_name_expression(cfg, fast, ml_dtypes.bfloat16),
                       options=("-DFP8CUDA_GEMM_TRACE",))
     kern.max_dynamic_shared_size_bytes = plan.smem
     blocks = plan.grid[0]
@@ -75,7 +75,7 @@ def trace_shape(m, n, k, config=None):
                      "step_mean": float(s.mean()) if s.size else float("nan")})
     total_wait = float(wait[valid].sum())
     span = float(step[valid[:, 1:]].sum())
-    res = {"M": m, "N": n, "K": k, "config": cfg.label(), "blocks": blocks, "tiles_per_block": per_block,
+    res = {"M": m, "N": n, "K": k, "config": cfg.label(), "fast": fast, "blocks": blocks, "tiles_per_block": per_block,
            "wait_share": total_wait / span, "by_kb": rows}
     # Producer: its waits on empty barriers (share of its time), and per ring position the cycles from its
     # issuing the loads to the consumer's full-barrier wait returning ("issue to use"): an upper bound of the
@@ -112,7 +112,8 @@ def trace_shape(m, n, k, config=None):
         res["switch"] = {names[e]: float(np.mean(v)) for e, v in deltas.items() if v}
         print("  switch (cycles since the last K block's wait): " +
               ", ".join(f"{k} {v:.0f}" for k, v in res["switch"].items()))
-    print(f"{m},{n},{k} {cfg.label()}: waiting on full barriers {res['wait_share']:.1%} of the traced thread's time",
+    print(f"{m},{n},{k} {cfg.label()}{'' if fast else ' slow'}: waiting on full barriers "
+          f"{res['wait_share']:.1%} of the traced thread's time",
           flush=True)
     print("  kb  wait_mean  >1000cyc  step_mean")
     for r in rows:
@@ -129,10 +130,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("shapes", nargs="*", default=["4096,28672,4096", "8192,8192,8192"])
     p.add_argument("--json", default=None)
+    p.add_argument("--slow", action="store_true", help="slow accumulation (select_config's or --config's kernel)")
     p.add_argument("--config", action="append", default=None,
                    help="kernel by label (128x256x4c2, ov128x256x4c2); repeatable; default: select_config's")
     a = p.parse_args(argv)
-    out = [trace_shape(*map(int, s.split(",")), config=c) for c in (a.config or [None]) for s in a.shapes]
+    out = [trace_shape(*map(int, s.split(",")), config=c, fast=not a.slow) for c in (a.config or [None]) for s in a.shapes]
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)
