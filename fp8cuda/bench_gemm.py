@@ -82,9 +82,10 @@ def alternate_medians(calls: dict, rounds: int, time_one, seed="") -> dict:
 
 
 class ClockSampler:
-    """The SM clock (MHz) and board power (W, nvidia-smi's power.draw: a one-second average) of one GPU (``gpu``: nvidia-smi's index or PCI bus id; CuPy's
-    current device by default), sampled by ``nvidia-smi`` every ``period_ms`` in a background process;
-    ``mean(t0, t1)`` averages the samples taken between two ``time.time()`` stamps. Where nvidia-smi is
+    """The SM clock (MHz) and board power (W; nvidia-smi's power.draw, a one-second average) of one GPU
+    (``gpu``: nvidia-smi's index or PCI bus id; CuPy's current device by default), sampled by ``nvidia-smi``
+    every ``period_ms`` in a background process. ``mean(t0, t1)`` averages the samples taken between two
+    ``time.time()`` stamps; it may be called during the run or after ``close()``. Where nvidia-smi is
     missing, every mean is NaN. A benchmark aid, not a measurement of the kernel."""
 
     def __init__(self, gpu: str | None = None, period_ms: int = 20):
@@ -92,7 +93,7 @@ class ClockSampler:
         import subprocess
         import tempfile
 
-        self._rows, self._proc, self._file = [], None, None
+        self._rows, self._proc = [], None
         exe = shutil.which("nvidia-smi")
         if exe is None:
             return
@@ -121,14 +122,13 @@ class ClockSampler:
         except (ValueError, IndexError):
             return None
 
+    def _drain(self) -> None:
+        self._rows += [r for r in map(self.parse, self._reader.readlines()) if r is not None]
+
     def mean(self, t0: float, t1: float) -> tuple:
-        if self._proc is None:
-            return float("nan"), float("nan")
-        time.sleep(0.05)  # the sampler's last lines
-        for line in self._reader.readlines():
-            r = self.parse(line)
-            if r is not None:
-                self._rows.append(r)
+        if self._proc is not None and (not self._rows or self._rows[-1][0] < t1):
+            time.sleep(0.05)  # the sample after t1 is not written yet
+            self._drain()
         sel = [(mhz, w) for (t, mhz, w) in self._rows if t0 <= t <= t1]
         if not sel:
             return float("nan"), float("nan")
@@ -138,6 +138,7 @@ class ClockSampler:
         if self._proc is not None:
             self._proc.terminate()
             self._proc.wait()
+            self._drain()
             self._reader.close()
             self._file.close()
             self._proc = None
@@ -181,13 +182,14 @@ def bench_shape(m, n, k, *, torch, cp, do_bench, warmup=200, rep=40, rounds=3, v
                                               out_dtype=torch.bfloat16, use_fast_accum=fast)
         unique = {id(p): p for p in plans.values()}
         unique["torch"] = torch_call
-        seen = {}  # id(call) -> [(MHz, W)] of its timed reps (the last rep ms of each do_bench)
+        seen = {}  # id(call) -> [(MHz, W)] of its timed reps (the last rep ms of each do_bench; at least
+        #            50 ms, reaching into the same kernel's warm-up, so 20 ms sampling puts samples in it)
 
         def time_one(f):
             ms = do_bench(f, warmup=warmup, rep=rep, return_mode="median")
             if clock is not None:
                 t1 = time.time()
-                seen.setdefault(id(f), []).append(clock.mean(t1 - rep * 1e-3, t1))
+                seen.setdefault(id(f), []).append(clock.mean(t1 - max(rep, 50) * 1e-3, t1))
             return ms
 
         med = alternate_medians(unique, rounds, time_one, seed=(m, n, k, tag))
@@ -272,8 +274,8 @@ def markdown(meta, rows) -> str:
              f"Measured {meta['date']} on {meta['device']} (torch {meta['torch']}, CuPy {meta['cupy']}) by "
              f"`python -m fp8cuda.bench_gemm {meta['args']}`; generated, do not edit. TFLOP/s = 2 M N K / time; "
              f"`triton.testing.do_bench` medians (L2 flushed) after {meta['warmup']} ms of warm-up of the "
-             f"same kernel, ours and torch alternating (in a new order each round and shape) over {meta['rounds']} "
-             f"rounds; torch = `torch._scaled_mm` row-wise (cuBLAS) on the same codes "
+             f"same kernel, ours and torch alternating (in a new order each round and shape) over "
+             f"{meta['rounds']} rounds; torch = `torch._scaled_mm` row-wise (cuBLAS) on the same codes "
              f"and scales; x = ours / torch; config: ours (`ov` = overlapped cooperative, `pp` = ping-pong "
              f"schedule) for fast / slow accumulation.", "",
              "| M | N | K | ours fast | torch fast | x | ours slow | torch slow | x | slow/fast | config fast / slow |",
@@ -420,7 +422,7 @@ def main(argv=None) -> int:
         print(f"{m},{n},{k}: ours fast {r['ours_fast_tflops']:.0f} TF/s vs torch {r['torch_fast_tflops']:.0f} "
               f"({r['ratio_fast']:.2f}x); slow {r['ours_slow_tflops']:.0f} vs {r['torch_slow_tflops']:.0f} "
               f"({r['ratio_slow']:.2f}x) [{r['config_fast']}, {r['config_slow']}]"
-              f" clock fast {r.get('ours_fast_mhz', float('nan')):.0f} / {r.get('torch_fast_mhz', float('nan')):.0f} MHz"
+              f" clock fast {r.get('ours_fast_mhz', math.nan):.0f} / {r.get('torch_fast_mhz', math.nan):.0f} MHz"
               + "".join(f" {key}={v:.0f}" for key, v in r.items()
                         if key.startswith("v") or (key.endswith("_tflops") and key.startswith(("coop", "ping")))),
               flush=True)
@@ -433,7 +435,8 @@ def main(argv=None) -> int:
 
         meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 "device": torch.cuda.get_device_name(), "torch": torch.__version__, "cupy": cp.__version__,
-                "rounds": args.rounds, "warmup": args.warmup, "args": " ".join(argv if argv is not None else sys.argv[1:])}
+                "rounds": args.rounds, "warmup": args.warmup,
+                "args": " ".join(argv if argv is not None else sys.argv[1:])}
         splice_markdown(args.markdown, markdown(meta, rows))
     if args.schedules:
         print(format_schedule_table(rows))

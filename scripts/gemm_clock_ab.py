@@ -1,15 +1,15 @@
 """Does a kernel's measured speed depend on what ran before it? (issue 4, docs/notes-gemm.md "The harness")
 
-``python scripts/gemm_clock_ab.py [--warmups 10,200] [--rounds 6] [--rep 30] [--smi PATH] [--json PATH]``
+``python scripts/gemm_clock_ab.py [--warmups 10,200] [--rounds 6] [--rep 30] [--json PATH]``
 (run on H200 2026-12-01; bench_gemm now warms up 200 ms and draws its orders per shape, from this)
 
 The H200's SM clock follows its power draw. A kernel timed right after a low-power one starts at a higher
 clock, and do_bench's short warm-up does not let it settle. ``alternate_medians`` used the same shuffled
 order for every shape, so a kernel could follow the same neighbours on every shape. Here: the quick shapes,
 for each warm-up length (ms of the same kernel before its timed reps), ``--rounds`` rounds in an order drawn
-per shape and round; nvidia-smi samples the SM clock and power every 20 ms (``--smi``), and every timed
-window records the mean clock and power in it. Prints per warm-up: geomean over torch of each kernel, and
-each kernel's mean clock and power. Benchmarks are not tests.
+per shape and round; nvidia-smi samples the SM clock and power every 20 ms (bench_gemm.ClockSampler, read
+after the run so no timing waits for it), and every timed window gets the mean clock and power in it.
+Prints per warm-up: geomean over torch of each kernel, and each kernel's mean clock and power. Benchmarks are not tests.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import argparse
 import json
 import math
 import random
-import subprocess
 import sys
 import time
 
@@ -27,18 +26,8 @@ import numpy as np
 from fp8cuda import gemm
 from fp8cuda.bench_gemm import QUICK, ClockSampler, _inputs
 
-KERNELS = {"coop256_f": ("128x256x4c2", True), "ov256_f": ("ov128x256x4c2", True), "coop192_s": ("128x192x5c2", False)}
-
-
-def _smi(path):
-    return subprocess.Popen(["nvidia-smi", "--query-gpu=timestamp,clocks.sm,power.draw", "--format=csv,noheader,nounits",
-                             "-lms", "20"], stdout=open(path, "w"), stderr=subprocess.DEVNULL)
-
-
-def _samples(path):
-    """(unix time, MHz, W) rows of the nvidia-smi log."""
-    rows = [r for r in map(ClockSampler.parse, open(path)) if r is not None]
-    return np.array(rows) if rows else np.zeros((0, 3))
+KERNELS = {"coop256_f": ("128x256x4c2", True), "ov256_f": ("ov128x256x4c2", True),
+           "coop192_s": ("128x192x5c2", False)}
 
 
 def main(argv=None) -> int:
@@ -50,10 +39,9 @@ def main(argv=None) -> int:
     ap.add_argument("--warmups", default="10,200")
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--rep", type=int, default=30)
-    ap.add_argument("--smi", default="smi.csv")
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
-    smi = _smi(a.smi)
+    clock = ClockSampler()
     windows = []  # (warmup, shape, key, round, t0, t1, ms)
     try:
         for (m, n, k) in QUICK:
@@ -81,14 +69,11 @@ def main(argv=None) -> int:
             cp.get_default_memory_pool().free_all_blocks()
     finally:
         time.sleep(0.2)
-        smi.terminate()
-    s = _samples(a.smi)
+        clock.close()
     rows = []
     for (w, shape, key, r, t0, t1, ms) in windows:
-        # the timed reps are the window's last rep ms (do_bench: warm-up first); clocks sampled in them
-        sel = (s[:, 0] >= t1 - a.rep * 1e-3 - 0.02) & (s[:, 0] <= t1) if len(s) else np.zeros(0, bool)
-        mhz = float(s[sel, 1].mean()) if sel.any() else float("nan")
-        watt = float(s[sel, 2].mean()) if sel.any() else float("nan")
+        # the timed reps are the window's last rep ms (do_bench: warm-up first)
+        mhz, watt = clock.mean(t1 - a.rep * 1e-3 - 0.02, t1)
         rows.append({"warmup": w, "shape": shape, "key": key, "round": r, "ms": ms, "mhz": mhz, "w": watt})
     out = {}
     for w in map(int, a.warmups.split(",")):
@@ -108,7 +93,8 @@ def main(argv=None) -> int:
         clocks = []
         for key in list(KERNELS) + ["torch_f", "torch_s"]:
             xs = [x for x in rows if x["warmup"] == w and x["key"] == key]
-            clocks.append(f"{key} {np.nanmean([x['mhz'] for x in xs]):.0f} MHz {np.nanmean([x['w'] for x in xs]):.0f} W")
+            mhz, watt = np.nanmean([x["mhz"] for x in xs]), np.nanmean([x["w"] for x in xs])
+            clocks.append(f"{key} {mhz:.0f} MHz {watt:.0f} W")
         # run-to-run spread: per shape and kernel, (max - min) / median of the rounds
         spread = np.median([(max(v) - min(v)) / sorted(v)[len(v) // 2] for v in (
             [x["ms"] for x in rows if x["warmup"] == w and x["shape"] == sh and x["key"] == key]

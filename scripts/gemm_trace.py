@@ -2,8 +2,8 @@
 
 ``python scripts/gemm_trace.py [M,N,K ...] [--config LABEL ...] [--slow] [--json PATH]``
 
-Builds the kernel of select_config's fast-accumulation choice (``--slow``: slow accumulation) (or the one named by ``--config``:
-``128x256x4c2`` cooperative, ``ov128x256x4c2`` overlap) with ``-DFP8CUDA_GEMM_TRACE``
+Builds the kernel of select_config's fast-accumulation choice (``--slow``: slow accumulation), or the one
+named by ``--config`` (``128x256x4c2`` cooperative, ``ov128x256x4c2`` overlap), with ``-DFP8CUDA_GEMM_TRACE``
 (kernels/gemm_sm90_pipeline.cuh: the first consumer thread of every block records, per ring position, the
 cycles it waited on the stage's full barrier and the clock after the wait; the overlap kernel also the
 clock after each step of its tile switch), runs it once after a warm-up and reports, by K block index
@@ -36,7 +36,8 @@ def trace_shape(m, n, k, config=None, fast=True):
     xq = rng.integers(0, 0x7E, (m, k), dtype=cp.uint8)
     wq = rng.integers(0, 0x7E, (n, k), dtype=cp.uint8)
     xs, ws = cp.ones(m, cp.float32), cp.ones(n, cp.float32)
-    plan = gemm.make_plan(xq, wq, xs, ws, use_fast_accum=fast, config=gemm.GemmConfig.from_label(config) if config else None)
+    cfg = gemm.GemmConfig.from_label(config) if config else None
+    plan = gemm.make_plan(xq, wq, xs, ws, use_fast_accum=fast, config=cfg)
     cfg = plan.config
     assert not cfg.pingpong, f"{cfg}: the trace covers the cooperative and overlap kernels"
     kern = get_kernel("gemm_sm90.cu", kernel_name_expression(cfg, fast, ml_dtypes.bfloat16),
@@ -134,7 +135,8 @@ def main(argv=None) -> int:
     p.add_argument("--config", action="append", default=None,
                    help="kernel by label (128x256x4c2, ov128x256x4c2); repeatable; default: select_config's")
     a = p.parse_args(argv)
-    out = [trace_shape(*map(int, s.split(",")), config=c, fast=not a.slow) for c in (a.config or [None]) for s in a.shapes]
+    out = [trace_shape(*map(int, s.split(",")), config=c, fast=not a.slow)
+           for c in (a.config or [None]) for s in a.shapes]
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)

@@ -9,6 +9,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -286,6 +287,45 @@ def test_clock_sampler_parses_nvidia_smi_lines_and_degrades_without_it(monkeypat
     mhz, w = c.mean(0.0, 1e12)
     assert mhz != mhz and w != w  # NaN
     c.close()
+
+
+def test_clock_sampler_averages_a_window_of_samples(tmp_path, monkeypatch):
+    """ClockSampler against a stand-in nvidia-smi that prints a sample every 20 ms (1400 MHz, 650 W before
+    the midpoint stamp, 1500 MHz, 700 W after): a window's mean holds only its samples, also after close()."""
+    from fp8cuda.bench_gemm import ClockSampler
+
+    args_file = tmp_path / "args.txt"
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text(f"""#!{sys.executable}
+import datetime, sys, time
+open({str(args_file)!r}, "w").write(" ".join(sys.argv[1:]))
+t_mid = time.time() + 0.3
+while True:
+    now = time.time()
+    mhz, w = (1400, 650.5) if now < t_mid else (1500, 700.5)
+    print(datetime.datetime.fromtimestamp(now).strftime("%Y/%m/%d %H:%M:%S.%f")[:-3] + f", {{mhz}}, {{w}}",
+          flush=True)
+    time.sleep(0.02)
+""")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    c = ClockSampler(gpu="0000:19:00.0")
+    for _ in range(500):  # the stand-in has started (its midpoint is 0.3 s after that)
+        if args_file.exists():
+            break
+        time.sleep(0.01)
+    t0 = time.time()
+    time.sleep(0.2)
+    first = c.mean(t0, time.time())
+    time.sleep(0.4)
+    t1 = time.time()
+    c.close()
+    assert first == (1400.0, 650.5)
+    late = c.mean(t1 - 0.15, t1)  # after close: only the later samples
+    assert late == (1500.0, 700.5)
+    mhz, w = c.mean(t0, t1)
+    assert 1400.0 < mhz < 1500.0 and 650.5 < w < 700.5
+    assert "--id=0000:19:00.0" in args_file.read_text()
 
 
 def _gemm_row(m, n, k, ours_f, torch_f, ours_s, torch_s, clock=True):
