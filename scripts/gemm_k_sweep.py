@@ -1,9 +1,9 @@
 """Split the GEMM's time into a per-K part and a fixed part, for ours and torch._scaled_mm (issue 4).
 
-``python scripts/gemm_k_sweep.py [--rounds R] [--rep MS] [--json PATH]``
+``python scripts/gemm_k_sweep.py [--slow] [--rounds R] [--rep MS] [--warmup MS] [--json PATH]``
 
-For fixed (M, N), time fast accumulation over K in KS (ours: select_config's choice; torch: cuBLAS) in
-the same rounds, then fit t(K) = t0 + s * K by least squares. 2 M N / s is the main loop's asymptotic
+For fixed (M, N), time fast (``--slow``: slow) accumulation over K in KS (ours: select_config's choice;
+torch: cuBLAS) in the same rounds, then fit t(K) = t0 + s * K by least squares. 2 M N / s is the main loop's asymptotic
 rate (TFLOP/s, what an infinitely long K would run at); t0 is what every tile costs regardless of K
 (prologue, epilogue, tile switch), reported in microseconds and, for ours, per tile of one block in units
 of one tile's K-block main-loop time: a block advances all its tiles by one K block in s * 128, so one
@@ -35,7 +35,12 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--rep", type=int, default=30)
     p.add_argument("--json", default=None)
+    p.add_argument("--slow", action="store_true", help="slow accumulation (ours and torch)")
+    p.add_argument("--warmup", type=int, default=200,
+                   help="ms of the same kernel before its timed reps (at the power limit the clock settles "
+                        "slowly: with 10 ms the longer K ran slower for everyone, notes-gemm.md v21)")
     args = p.parse_args(argv)
+    fast = not args.slow
 
     import cupy as cp
     import torch
@@ -51,16 +56,16 @@ def main(argv=None) -> int:
         cfgs = set()
         for k in KS:
             a, b, sa, sb, xq, wq, xs, ws = _inputs(torch, cp, m, n, k)
-            plan = gemm.make_plan(xq, wq, xs, ws, use_fast_accum=True)
-            cfg = gemm.select_config(m, n, k, use_fast_accum=True, num_sms=sms)
+            plan = gemm.make_plan(xq, wq, xs, ws, use_fast_accum=fast)
+            cfg = gemm.select_config(m, n, k, use_fast_accum=fast, num_sms=sms)
             cfgs.add(cfg)
             fns = {"ours": plan, "torch": lambda: torch._scaled_mm(a, b.t(), scale_a=sa, scale_b=sb,
-                                                                   out_dtype=torch.bfloat16, use_fast_accum=True)}
+                                                                   out_dtype=torch.bfloat16, use_fast_accum=fast)}
             ts = {lb: [] for lb in fns}
             for _ in range(args.rounds):
                 for lb, f in fns.items():
-                    ts[lb].append(do_bench(f, warmup=10, rep=args.rep, return_mode="median"))
-            row = {"M": m, "N": n, "K": k, "config": cfg.label()}
+                    ts[lb].append(do_bench(f, warmup=args.warmup, rep=args.rep, return_mode="median"))
+            row = {"M": m, "N": n, "K": k, "config": cfg.label(), "fast": fast}
             for lb in fns:
                 row[lb + "_ms"] = sorted(ts[lb])[args.rounds // 2]
                 per[lb].append(row[lb + "_ms"])

@@ -82,6 +82,8 @@ struct StageRing {
 #endif
   __device__ __forceinline__ void wait_full(int p) const {
 #ifdef FP8CUDA_GEMM_TRACE
+    // bit 31 of the recorded wait: the phase had already completed before the wait began
+    const u32 ready = mbarrier_test_parity(&full[p % L::kStages], static_cast<u32>(p / L::kStages) & 1u) ? 1u : 0u;
     const long long t0 = clock64();
 #endif
     mbarrier_wait_parity(&full[p % L::kStages], static_cast<u32>(p / L::kStages) & 1u);
@@ -89,7 +91,7 @@ struct StageRing {
     if (trace != nullptr && threadIdx.x == 128 && p < kTraceStride) {
       const long long t1 = clock64();
       unsigned* t = trace + 2 * (static_cast<size_t>(blockIdx.x) * kTraceStride + p);
-      t[0] = static_cast<unsigned>(t1 - t0);
+      t[0] = (static_cast<unsigned>(t1 - t0) & 0x7fffffffu) | (ready << 31);
       t[1] = static_cast<unsigned>(t1);
     }
 #endif

@@ -50,6 +50,21 @@ __device__ __forceinline__ void mbarrier_wait_parity(u64* bar, u32 parity) {
       : "memory");
 }
 
+// Whether the phase with parity `parity` has completed, without blocking (mbarrier.test_wait).
+__device__ __forceinline__ bool mbarrier_test_parity(u64* bar, u32 parity) {
+  u32 done;
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "mbarrier.test_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+      "selp.u32 %0, 1, 0, p;\n"
+      "}\n"
+      : "=r"(done)
+      : "r"(smem_u32(bar)), "r"(parity)
+      : "memory");
+  return done != 0;
+}
+
 // ---- fences -------------------------------------------------------------------------------------
 // Make mbarrier.init visible to the other threads and to the async proxy (valid for a 1-CTA cluster).
 __device__ __forceinline__ void fence_mbarrier_init() {
