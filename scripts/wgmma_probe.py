@@ -1,11 +1,18 @@
-"""Probe (issue 4, notes-gemm.md v21): the tensor pipe's rate for our main loops' wgmma issue patterns.
+"""Probes (issue 4, notes-gemm.md v21): the tensor pipe's rate for our main loops' wgmma issue patterns.
 
-``python scripts/wgmma_probe.py [--groups G] [--json PATH]``  (needs an sm_90a GPU)
+``python scripts/wgmma_probe.py [--builds | --ring] [--groups G] [--json PATH]``  (needs an sm_90a GPU)
 
-Runs scripts/probes/wgmma_chain.cu (no TMA, no mbarriers; operands fixed in shared memory) on one block
-per SM and prints, per pattern, the median cycles per K block (4 k32 steps of every chain of every
+Default: scripts/probes/wgmma_chain.cu on one block per SM (no TMA, no mbarriers; operands fixed in shared
+memory), for each of PATTERNS: the median cycles per K block (4 k32 steps of every chain of every
 warpgroup) against the tensor pipe's work for it (m64nNk32 = N / 2 cycles at 8,192 dense FP8 FLOP per
-cycle per SM). An experiment, not a test.
+cycle per SM), the bytes per cycle the wgmmas read from shared memory and, for the "+ copies" patterns,
+what a warpgroup streaming 1D bulk copies into shared memory alongside achieved.
+``--builds``: a few patterns under each of BUILDS (thread count, setmaxnreg, which warpgroups issue,
+a polling side thread, per-K-block mbarrier operations).
+``--ring``: scripts/probes/wgmma_ring.cu, the GEMM kernels' stage ring (producer thread, full / empty
+mbarriers, two consumer warpgroups) without tiles, epilogue or clusters, for each of RING_PATTERNS;
+``--groups`` is then the number of K blocks per block.
+Experiments, not tests; scripts/ring_vs_kernel.py times the ring against the shipped kernel.
 """
 
 from __future__ import annotations
@@ -102,7 +109,8 @@ def run(groups: int, build=(384, 1, 0, 0, 0), patterns=PATTERNS):
         copy_rate = float(np.median(o[:, 2] / np.maximum(o[:, 3], 1))) if copy else 0.0  # bytes per cycle per SM
         # shared-memory bytes per cycle the wgmmas read (A 64 x 128 per chain, B N x 128 per chain, per warpgroup)
         rd = nwg * chains * (64 + n) * 128 / med
-        rows.append({"build": build, "N": n, "chains": chains, "slow": slow, "warpgroups": nwg, "delay": delay, "copy": copy,
+        rows.append({"build": build, "N": n, "chains": chains, "slow": slow, "warpgroups": nwg, "delay": delay,
+                     "copy": copy,
                      "what": what, "cycles_per_kblock": med, "work_cycles": work, "busy": work / med,
                      "wgmma_smem_read_per_cycle": rd, "copy_bytes_per_cycle": copy_rate})
         print(f"{what:50s} {med:7.0f} cycles per K block, work {work:5.0f}, busy {work / med:.2f}, "
@@ -142,7 +150,8 @@ def run_ring(kblocks: int):
         cyc = out.get().astype(np.float64) / kblocks
         med = float(np.median(cyc.max(axis=1)))
         work = 2 * 4 * n / 2
-        rows.append({"N": n, "stages": stages, "slow": slow, "tma": tma, "walk": walk, "split_ab": split, "what": what, "cycles_per_kblock": med,
+        rows.append({"N": n, "stages": stages, "slow": slow, "tma": tma, "walk": walk, "split_ab": split,
+                     "what": what, "cycles_per_kblock": med,
                      "work_cycles": work, "busy": work / med, "intake_bytes_per_cycle": (128 + n) * 128 / med})
         print(f"{what:50s} {med:7.0f} cycles per K block, work {work:5.0f}, busy {work / med:.2f}, "
               f"intake {(128 + n) * 128 / med:5.1f} B/cycle", flush=True)

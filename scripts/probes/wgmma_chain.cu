@@ -1,13 +1,16 @@
-// Probe (issue 4, notes-gemm.md v21): the tensor pipe's rate for the wgmma issue patterns of our main
-// loops, with no TMA and no mbarriers: operands sit in shared memory (fixed, finite e4m3 codes).
-// Warpgroups 0 .. nwg - 1 each run `groups` K blocks; a K block is 4 k32 steps over kChains chains of
-// m64nNk32 (chain h reads B rows [h N, h N + N)). Fast (kSlow = false): one group stays in flight
-// (wait_group 1), the accumulators carry all of K. Slow: every group restarts its accumulators, is
-// drained (wait_group 0) and added to float32 totals. Warpgroup 1 starts `delay` cycles late.
+// Probe (issue 4, notes-gemm.md v21; scripts/wgmma_probe.py): the tensor pipe's rate for the wgmma issue
+// patterns of our main loops, with no TMA: operands sit in shared memory (fixed, finite e4m3 codes).
+// MMA warpgroups 0 .. nwg - 1 (nwg <= 2) each run `groups` K blocks; a K block is 4 k32 steps over kChains
+// chains of m64nNk32 (chain h reads B rows [h N, h N + N)). Fast (kSlow = false): one group stays in flight
+// (wait_group 1), the accumulators carry all of K. Slow: every group restarts its accumulators, is drained
+// (wait_group 0) and added to float32 totals. MMA warpgroup 1 starts `delay` cycles late.
 // out[block][wg] = cycles from the warpgroup's first issue to its last wait returning.
-// copy != 0: warpgroup 2 (thread 256) streams `src` (16 MB, L2-resident) into a 4 x 16 KB shared ring with bulk copies
-// (cp.async.bulk, as TMA writes a stage) until both warpgroups are done; out[block][2] = bytes copied,
-// out[block][3] = its cycles.
+// With PROBE_THREADS = 384 a third, "side" warpgroup gives its registers to the MMA warpgroups (setmaxnreg,
+// as the producer does in the GEMM kernels); copy != 0: its first thread streams `src` (16 MB, L2-resident)
+// into a 4 x 16 KB shared ring with 1D bulk copies until the MMA warpgroups are done (out[block][2] = bytes
+// copied, out[block][3] = its cycles). Build macros (wgmma_probe.py BUILDS): PROBE_MMA_FIRST = 1 puts the
+// MMA warpgroups at 1 and 2 and the side one at 0; PROBE_SPIN = 1 makes the side thread poll an mbarrier
+// that never completes; PROBE_BARRIERS = 1 adds a wait on a completed mbarrier and an arrive per K block.
 #include "ptx_sm90.cuh"
 
 #ifndef PROBE_THREADS
@@ -29,8 +32,8 @@
 namespace fp8cuda {
 
 template <int N, int kChains, bool kSlow>
-__global__ void __launch_bounds__(PROBE_THREADS, 1) wgmma_chain_probe(long long* out, int groups, int nwg, int delay, float* sink,
-                                                              const unsigned char* src, int copy) {
+__global__ void __launch_bounds__(PROBE_THREADS, 1)
+    wgmma_chain_probe(long long* out, int groups, int nwg, int delay, float* sink, const unsigned char* src, int copy) {
   using Mma = WgmmaM64K32E4M3<N>;
   extern __shared__ unsigned char smem_raw[];
   unsigned char* smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
@@ -60,7 +63,8 @@ __global__ void __launch_bounds__(PROBE_THREADS, 1) wgmma_chain_probe(long long*
     if (PROBE_SPIN && !copy && threadIdx.x % 128 == 0) {
       u32 ok = 0;
       while (*done < nwg) {
-        asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], 0;\nselp.u32 %0, 1, 0, p;\n}\n"
+        asm volatile(
+            "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], 0;\nselp.u32 %0, 1, 0, p;\n}\n"
                      : "=r"(ok) : "r"(smem_u32(&bars[4])) : "memory");
       }
       if (ok) out[0] = -1;
