@@ -3,8 +3,8 @@
 ``python scripts/gemm_k_sweep.py [--slow] [--rounds R] [--rep MS] [--warmup MS] [--json PATH]``
 
 For fixed (M, N), time fast (``--slow``: slow) accumulation over K in KS (ours: select_config's choice;
-torch: cuBLAS) in the same rounds, then fit t(K) = t0 + s * K by least squares. 2 M N / s is the main loop's asymptotic
-rate (TFLOP/s, what an infinitely long K would run at); t0 is what every tile costs regardless of K
+torch: cuBLAS) in the same rounds, then fit t(K) = t0 + s * K by least squares. 2 M N / s is the main
+loop's asymptotic rate (TFLOP/s, what an infinitely long K would run at); t0 is what every tile costs regardless of K
 (prologue, epilogue, tile switch), reported in microseconds and, for ours, per tile of one block in units
 of one tile's K-block main-loop time: a block advances all its tiles by one K block in s * 128, so one
 tile's K block takes s * 128 / tiles_per_block and t0 / tiles_per_block is t0 / (s * 128) of them.

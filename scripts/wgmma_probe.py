@@ -118,13 +118,23 @@ def run(groups: int, build=(384, 1, 0, 0, 0), patterns=PATTERNS):
     return rows
 
 
+def ring_kernel(n: int, stages: int, slow: bool, tma: bool = True, split_ab: bool = True):
+    """(kernel, dynamic shared-memory bytes) of one wgmma_ring_probe instance."""
+    from fp8cuda._loader import get_kernel
+
+    b = {True: "true", False: "false"}
+    kern = get_kernel(RING_SRC.read_text(),
+                      f"fp8cuda::wgmma_ring_probe<{n}, {stages}, {b[slow]}, {b[tma]}, {b[split_ab]}>")
+    smem = 1024 + stages * (128 + n) * 128 + 2 * stages * 8  # alignment slack, stages, full / empty barriers
+    kern.max_dynamic_shared_size_bytes = smem
+    return kern, smem
+
+
 def run_ring(kblocks: int):
     import cupy as cp
 
     from fp8cuda import gemm
-    from fp8cuda._loader import get_kernel
 
-    text = RING_SRC.read_text()
     sms = cp.cuda.runtime.getDeviceProperties(0)["multiProcessorCount"]
     out = cp.zeros((sms, 2), cp.int64)
     sink = cp.zeros(384, cp.float32)
@@ -134,10 +144,7 @@ def run_ring(kblocks: int):
     b = rng.integers(0, 0x76, (8192, 8192), dtype=cp.uint8)
     rows = []
     for n, stages, slow, tma, (walk, split), what in RING_PATTERNS:
-        kern = get_kernel(text, f"fp8cuda::wgmma_ring_probe<{n}, {stages}, {'true' if slow else 'false'}, "
-                                f"{'true' if tma else 'false'}, {'true' if split else 'false'}>")
-        smem = 1024 + stages * (128 + n) * 128 + 2 * stages * 8
-        kern.max_dynamic_shared_size_bytes = smem
+        kern, smem = ring_kernel(n, stages, slow, tma, bool(split))
         ta = gemm._tensor_map(a.data.ptr, 8192, 8192, 128)
         tb = gemm._tensor_map(b.data.ptr, 8192, 8192, n)
         # block b: row tile b % 8 of A, column tile b / 8 of B (about the grouped order's tiles in flight)
