@@ -139,25 +139,7 @@ __global__ void __launch_bounds__(128 * (1 + BLOCK_M / 64), 1) __cluster_dims__(
         // promotion into the float32 totals; the other consumer's wgmmas keep the tensor cores busy meanwhile
         // (measured faster here than mainloop_slow's two half-width chains, v7 in notes-gemm.md).
         fetch();
-#pragma unroll
-        for (int j = 0; j < Mma::kNumAcc; ++j) total[j] = 0.f;
-        for (int kb = 0; kb < blk.num_kb; ++kb) {
-          const int p = it + kb;
-          ring.wait_full(p);
-          const u64 da = ring.desc_a(p, rows), db = ring.desc_b(p, 0);
-#pragma unroll
-          for (int j = 0; j < Mma::kNumAcc; ++j) wgmma_fence_operand(acc[0][j]);
-          wgmma_fence();
-#pragma unroll
-          for (int kk = 0; kk < BLOCK_K / 32; ++kk) Mma::mma(acc[0], da + 2 * kk, db + 2 * kk, kk > 0);
-          wgmma_commit_group();
-          wgmma_wait_group<0>();
-#pragma unroll
-          for (int j = 0; j < Mma::kNumAcc; ++j) wgmma_fence_operand(acc[0][j]);
-          ring.release(p);
-#pragma unroll
-          for (int j = 0; j < Mma::kNumAcc; ++j) total[j] += acc[0][j];  // promotion to float32, every 128 K
-        }
+        mainloop_slow_drained<Mma>(total, acc[0], ring, rows, it, blk.num_kb);
       }
       // ---- epilogue: rows [row0, row0 + 64) of this consumer, columns [col0, col0 + BLOCK_N) ----
       if (pend_row0 >= 0) store_pending(blk.num_kb, kDeferChunks);  // fewer K blocks than deferred chunks

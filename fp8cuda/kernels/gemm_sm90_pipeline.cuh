@@ -72,6 +72,7 @@ constexpr int kTraceStride = 8192;
 
 template <class L, int kClusterM>
 struct StageRing {
+  using Layout = L;
   unsigned char* smem_a;
   unsigned char* smem_b;
   u64* full;
@@ -81,12 +82,16 @@ struct StageRing {
   unsigned* trace;  // nullptr: no trace
 #endif
   __device__ __forceinline__ void wait_full(int p) const {
+    wait_full(p, p % L::kStages, static_cast<u32>(p / L::kStages) & 1u);
+  }
+  // The same with position p's stage s and parity given (loops that advance them without dividing).
+  __device__ __forceinline__ void wait_full(int p, int s, u32 parity) const {
 #ifdef FP8CUDA_GEMM_TRACE
     // bit 31 of the recorded wait: the phase had already completed before the wait began
-    const u32 ready = mbarrier_test_parity(&full[p % L::kStages], static_cast<u32>(p / L::kStages) & 1u) ? 1u : 0u;
+    const u32 ready = mbarrier_test_parity(&full[s], parity) ? 1u : 0u;
     const long long t0 = clock64();
 #endif
-    mbarrier_wait_parity(&full[p % L::kStages], static_cast<u32>(p / L::kStages) & 1u);
+    mbarrier_wait_parity(&full[s], parity);
 #ifdef FP8CUDA_GEMM_TRACE
     if (trace != nullptr && threadIdx.x == 128 && p < kTraceStride) {
       const long long t1 = clock64();
@@ -104,6 +109,7 @@ struct StageRing {
     return make_smem_desc_sw128(smem_b + (p % L::kStages) * L::kBytesB + off);
   }
   __device__ __forceinline__ void release(int p) const { release_stage<kClusterM>(&empty[p % L::kStages], lane); }
+  __device__ __forceinline__ void release_stage_index(int s) const { release_stage<kClusterM>(&empty[s], lane); }
 };
 
 // A consumer warpgroup's share of a tile is one or two accumulator chains. Chain h is an m64nN wgmma
@@ -158,6 +164,46 @@ __device__ __forceinline__ void mainloop_fast(float (&acc)[kChains][Chain::kNumA
   wgmma_wait_group<0>();
   fence_acc();
   ring.release(it + num_kb - 1);
+}
+
+// Slow accumulation over ring positions it .. it + num_kb - 1, one m64nN chain per consumer (the cooperative
+// kernel): each K block's group restarts the accumulators, is drained, its stage released and the
+// accumulators added to the float32 totals; the other consumer's group keeps the tensor cores busy meanwhile.
+// All of that, and the next K block's wait and descriptors, is the consumer's serial path between two of its
+// groups; when it is longer than the other consumer's group the tensor cores idle. So the stage and parity
+// advance without dividing by kStages, and the descriptors are 32-bit low words (+ 2 per 32 K) on the constant
+// high word: 157 instead of 178 instructions per K block, and 816 instead of 963 cycles per K block for
+// 128 x 192 at 8192^3 (notes-gemm.md v23). a_off: this consumer's rows of each A stage.
+template <class Chain, class Ring>
+__device__ __forceinline__ void mainloop_slow_drained(float (&total)[Chain::kNumAcc], float (&acc)[Chain::kNumAcc],
+                                                      const Ring& ring, u32 a_off, int it, int num_kb) {
+  using L = typename Ring::Layout;
+  const u32 a0 = smem_u32(ring.smem_a) + a_off, b0 = smem_u32(ring.smem_b);
+  int s = it % L::kStages;
+  u32 parity = static_cast<u32>(it / L::kStages) & 1u;
+#pragma unroll
+  for (int j = 0; j < Chain::kNumAcc; ++j) total[j] = 0.f;
+  for (int kb = 0; kb < num_kb; ++kb) {
+    ring.wait_full(it + kb, s, parity);
+    const u32 da = sw128_desc_lo(a0 + s * L::kBytesA), db = sw128_desc_lo(b0 + s * L::kBytesB);
+#pragma unroll
+    for (int j = 0; j < Chain::kNumAcc; ++j) wgmma_fence_operand(acc[j]);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < BLOCK_K / 32; ++kk)  // +32 bytes of K per step = +2 in the address field
+      Chain::mma(acc, sw128_desc(da + 2u * kk), sw128_desc(db + 2u * kk), kk > 0);
+    wgmma_commit_group();
+    wgmma_wait_group<0>();
+#pragma unroll
+    for (int j = 0; j < Chain::kNumAcc; ++j) wgmma_fence_operand(acc[j]);
+    ring.release_stage_index(s);
+#pragma unroll
+    for (int j = 0; j < Chain::kNumAcc; ++j) total[j] += acc[j];  // one float32 promotion per 128 K
+    if (++s == L::kStages) {
+      s = 0;
+      parity ^= 1u;
+    }
+  }
 }
 
 // Slow accumulation over ring positions it .. it + num_kb - 1 with two chains: each chain's wgmma

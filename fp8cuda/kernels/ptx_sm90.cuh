@@ -252,6 +252,13 @@ __device__ __forceinline__ u64 make_smem_desc_sw128(const void* tile) {
   return ((addr & 0x3FFFFull) >> 4) | (1ull << 16) | ((1024ull >> 4) << 32) | (1ull << 62);
 }
 
+// The same descriptor as two 32-bit words, for loops that advance it: the low word holds the start address
+// (bits 4-17 of the shared address, so + 2 per 32 bytes of K never carries out of it below 256 KB) and the
+// leading byte offset; the high word is the constant stride (1024 B) and swizzle mode (128 B, bit 62).
+constexpr u32 kSw128DescHi = (1024u >> 4) | (1u << 30);
+__device__ __forceinline__ u32 sw128_desc_lo(u32 smem_addr) { return ((smem_addr & 0x3FFFFu) >> 4) | (1u << 16); }
+__device__ __forceinline__ u64 sw128_desc(u32 lo) { return (static_cast<u64>(kSw128DescHi) << 32) | lo; }
+
 // wgmma.mma_async.sync.aligned.m64nNk32.f32.e4m3.e4m3, A and B from shared memory (descriptors),
 // scale-d = 0 overwrites D, 1 accumulates. Accumulator fragment of thread t (warp w = t / 32 of the
 // warpgroup, lane l): d[4j + 2h + c] is D[16w + l/4 + 8h][8j + 2(l%4) + c].
