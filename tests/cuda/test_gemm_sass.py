@@ -118,6 +118,39 @@ def test_wgmma_kernel_sass(wgmma_build):
         _no_local_memory(res, expr)
 
 
+def _slow_main_loop(sass):
+    """Instructions (address, text) of the cooperative kernel's slow main loop: the loop (a backward branch)
+    that issues QGMMA and drains its group (``WARPGROUP.DEPBAR.LE gsb0, 0x0``)."""
+    ins = [(int(m.group(1), 16), m.group(2).strip()) for m in re.finditer(r"/\*([0-9a-f]{4,5})\*/\s+([^;]*);", sass)]
+    for addr, text in ins:
+        m = re.search(r"BRA 0x([0-9a-f]+)$", text)
+        if m and int(m.group(1), 16) < addr:
+            body = [x for x in ins if int(m.group(1), 16) <= x[0] <= addr]
+            if any("QGMMA" in t for _, t in body) and any("DEPBAR.LE gsb0, 0x0" in t for _, t in body):
+                return body
+    return None
+
+
+def test_slow_cooperative_loop_is_lean(wgmma_build):
+    """The slow loop's work between a consumer's groups is its serial path (notes-gemm.md v23): besides the
+    4 QGMMA and the BLOCK_N / 2 float32 promotions (FADD) it does no division by the stage count (IMAD.HI)
+    and at most 70 other instructions per K block (57-67 measured under NVRTC 13.0 and 13.5; the loop that
+    recomputed the stage and 64-bit descriptors every K block had 73-83, and ran 963 instead of 816 cycles
+    per K block at 8192^3)."""
+    res, exprs = wgmma_build
+    slow = [e for e in exprs if re.search(r"_rowwise<\d+, \d+, \d+, \d, false, \d>$", e)]
+    assert slow, "no slow cooperative instance among the candidates"
+    for expr in slow:
+        body = _slow_main_loop(res.sass[expr])
+        assert body is not None, f"{expr}: slow main loop not found"
+        block_n = int(re.search(r"_rowwise<\d+, (\d+),", expr).group(1))
+        fadd = sum(t.startswith("FADD") for _, t in body)
+        qgmma = sum("QGMMA" in t for _, t in body)
+        assert (qgmma, fadd) == (4, block_n // 2), f"{expr}: {qgmma} QGMMA, {fadd} FADD per K block"
+        assert not any("IMAD.HI" in t for _, t in body), f"{expr}: a division in the slow loop"
+        assert len(body) - fadd - qgmma <= 70, f"{expr}: {len(body) - fadd - qgmma} other instructions per K block"
+
+
 def test_simple_kernel_sass(simple_build):
     res, exprs = simple_build
     for expr in exprs:
