@@ -247,17 +247,13 @@ __device__ __forceinline__ void wgmma_fence_operand(float& r) { asm volatile("" 
 //   bits 62-63  layout: 1 = 128-byte swizzle
 // The tile base must be 1024-byte aligned; stepping K by 32 bytes inside the atom adds 32 >> 4 = 2 to
 // the start address (the hardware applies the swizzle to the full address).
-__device__ __forceinline__ u64 make_smem_desc_sw128(const void* tile) {
-  const u64 addr = smem_u32(tile);
-  return ((addr & 0x3FFFFull) >> 4) | (1ull << 16) | ((1024ull >> 4) << 32) | (1ull << 62);
-}
-
-// The same descriptor as two 32-bit words, for loops that advance it: the low word holds the start address
-// (bits 4-17 of the shared address, so + 2 per 32 bytes of K never carries out of it below 256 KB) and the
-// leading byte offset; the high word is the constant stride (1024 B) and swizzle mode (128 B, bit 62).
+// As two 32-bit words, for loops that advance the descriptor: the low word holds the start address (bits 4-17
+// of the shared address, so + 2 per 32 bytes of K never carries out of it below 256 KB) and the leading byte
+// offset; the high word is the constant stride (1024 B) and swizzle mode (128 B, bit 62 of the descriptor).
 constexpr u32 kSw128DescHi = (1024u >> 4) | (1u << 30);
 __device__ __forceinline__ u32 sw128_desc_lo(u32 smem_addr) { return ((smem_addr & 0x3FFFFu) >> 4) | (1u << 16); }
 __device__ __forceinline__ u64 sw128_desc(u32 lo) { return (static_cast<u64>(kSw128DescHi) << 32) | lo; }
+__device__ __forceinline__ u64 make_smem_desc_sw128(const void* tile) { return sw128_desc(sw128_desc_lo(smem_u32(tile))); }
 
 // wgmma.mma_async.sync.aligned.m64nNk32.f32.e4m3.e4m3, A and B from shared memory (descriptors),
 // scale-d = 0 overwrites D, 1 accumulates. Accumulator fragment of thread t (warp w = t / 32 of the
