@@ -72,7 +72,7 @@ __global__ void __launch_bounds__(128 * (1 + BLOCK_M / 64), 1) __cluster_dims__(
   extern __shared__ unsigned char smem_raw[];
   GemmBlock<L, BLOCK_M, BLOCK_N, kClusterM> blk(smem_raw, M, N, K);
   blk.init(&tmap_a, &tmap_b, kClusterM * kNumConsumers * 4);
-  const int wg = threadIdx.x / 128;
+  const int wg = warpgroup_index();
   const int tid = threadIdx.x % 128;
 
   if (wg == 0) {
@@ -212,7 +212,7 @@ __global__ void __launch_bounds__(384, 1) __cluster_dims__(kClusterM, 1, 1)
   extern __shared__ unsigned char smem_raw[];
   GemmBlock<L, BLOCK_M, BLOCK_N, kClusterM> blk(smem_raw, M, N, K);
   blk.init(&tmap_a, &tmap_b, kClusterM * 4);  // lane 0 of the 4 warps of the stage's consumer, per block
-  const int wg = threadIdx.x / 128;
+  const int wg = warpgroup_index();
   const int tid = threadIdx.x % 128;
 
   if (wg == 0) {

@@ -53,7 +53,7 @@ __global__ void __launch_bounds__(384, 1) __cluster_dims__(kClusterM, 1, 1)
   if (smem_u32(smem_aligned) % 1024 != 0 || dynamic_smem_size() < L::kTotal) __trap();
   GemmBlock<L, 128, BLOCK_N, kClusterM> blk(smem_aligned, M, N, K);
   blk.init(&tmap_a, &tmap_b, kClusterM * 2 * 4);
-  const int wg = threadIdx.x / 128;
+  const int wg = warpgroup_index();
   const int tid = threadIdx.x % 128;
 
   if (wg == 0) {
@@ -125,6 +125,22 @@ __global__ void __launch_bounds__(384, 1) __cluster_dims__(kClusterM, 1, 1)
     }
     wgmma_commit_group();
   };
+  // The same for the main loop, with stage st and parity given (advanced without dividing) and 32-bit
+  // descriptors: 115 -> 83 instructions per K block with warpgroup_index (NVRTC 13.0, notes-gemm.md v24).
+  const u32 a0 = smem_u32(ring.smem_a) + rows, b0 = smem_u32(ring.smem_b);
+  auto issue_block_at = [&](int p, int st, u32 parity) {
+    ring.wait_full(p, st, parity);
+    const u32 da = sw128_desc_lo(a0 + st * L::kBytesA), dl = sw128_desc_lo(b0 + st * L::kBytesB);
+    const u32 dr = sw128_desc_lo(b0 + st * L::kBytesB + right);
+    settle(acc, 2 * kAcc);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < BLOCK_K / 32; ++kk) {
+      Half::mma(accL, sw128_desc(da + 2u * kk), sw128_desc(dl + 2u * kk), true);
+      Half::mma(accR, sw128_desc(da + 2u * kk), sw128_desc(dr + 2u * kk), true);
+    }
+    wgmma_commit_group();
+  };
   auto coords = [&](int tile, int& row0, int& col0) {
     int nb;
     row0 = blk.block_row(tile, group_m, nb) * 128 + c * 64;
@@ -182,13 +198,22 @@ __global__ void __launch_bounds__(384, 1) __cluster_dims__(kClusterM, 1, 1)
         if (kb == 3 && chunks_pending) store_chunk3(pend_row0, pend_col0);
       };
       int kb = 2;
-      for (; kb < num_kb - 1; ++kb) {
-        issue_block(it + kb, false);
-        after_issue(kb);
-        wgmma_wait_group<1>();
-        settle(acc, 2 * kAcc);
-        if (kb == 2) ring.release(it);
-        ring.release(it + kb - 1);
+      {
+        int st = (it + 2) % L::kStages, prev = (it + 1) % L::kStages;
+        u32 parity = static_cast<u32>((it + 2) / L::kStages) & 1u;
+        for (; kb < num_kb - 1; ++kb) {
+          issue_block_at(it + kb, st, parity);
+          after_issue(kb);
+          wgmma_wait_group<1>();
+          settle(acc, 2 * kAcc);
+          if (kb == 2) ring.release(it);
+          ring.release_stage_index(prev);
+          prev = st;
+          if (++st == L::kStages) {
+            st = 0;
+            parity ^= 1u;
+          }
+        }
       }
       for (int q = kb; q <= 3; ++q) after_issue(q);  // what K blocks 2 and 3 did not do (short K)
       chunks_pending = fetch_pending = false;

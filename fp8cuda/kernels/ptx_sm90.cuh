@@ -14,6 +14,14 @@ __device__ __forceinline__ u32 smem_u32(const void* ptr) {
   return static_cast<u32>(__cvta_generic_to_shared(ptr));
 }
 
+// This thread's warpgroup (threadIdx.x / 128), read from lane 0: ptxas then knows it is warp-uniform and keeps
+// what is derived from it (the consumer's shared-memory offsets, the loops' wgmma descriptors) in uniform
+// registers. From threadIdx.x directly it is per thread, and every descriptor crosses over by R2UR each
+// K block (16 per K block in the fast loops; notes-gemm.md v24). CUTLASS's canonical_warp_group_idx does the same.
+__device__ __forceinline__ int warpgroup_index() {
+  return __shfl_sync(0xffffffffu, static_cast<int>(threadIdx.x / 128), 0);
+}
+
 // Bytes of dynamic shared memory this launch has (the host's request).
 __device__ __forceinline__ u32 dynamic_smem_size() {
   u32 r;
