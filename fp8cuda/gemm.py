@@ -186,10 +186,15 @@ def _max_stages(block_m: int, block_n: int, pingpong: bool = False, overlap: boo
 # accumulation 64 x 192 (two 96-wide chains plus float32 totals: 192 registers; 256 would need 256 of the
 # 232 a consumer gets). Both with clusters of two (clusters of one and four measured slower).
 _PINGPONG_WIDTH = {True: 256, False: 192}
-# Ping-pong 64 x 256 c2 over cooperative 128 x 256 c2 (deferred epilogue) per FLOP, geomean over the 63
-# benchmark shapes on H200 in the same rounds (docs/notes-gemm.md, v8: 0.956); its gain is only the finer
-# wave quantization.
-_PINGPONG_EFFICIENCY = 0.956
+# Per-FLOP speed of the tile widths relative to 128 x 256 (cooperative or overlapped, clusters of two), the
+# waves factored out (measured TFLOP/s / (tiles / (SMs * waves))): fast accumulation geomeans of two H200 runs
+# on 9 + 13 shapes after v24 (docs/notes-gemm.md v25: 192 0.977 / 0.99, 128 0.924 / 0.904; the v3 values
+# 0.90 / 0.80 predate the loops' uniform descriptors). Slow accumulation: 128 / 192 = 0.889 (v3; v25 measured
+# 0.885 over 22 shapes); 256 does not fit its registers.
+_WIDTH_EFFICIENCY = {True: {256: 1.0, 192: 0.98, 128: 0.91}, False: {192: 0.90, 128: 0.80}}
+# Ping-pong 64 x 256 c2 over cooperative 128 x 256 c2 per FLOP, the same way (v25: 0.927 / 0.912; v8, over
+# the 63 benchmark shapes without factoring out the waves: 0.956); its gain is only the finer wave quantization.
+_PINGPONG_EFFICIENCY = 0.92
 
 
 # Overlapped cooperative 128 x 256 c2 over cooperative 128 x 256 c2 per FLOP, fast accumulation, bf16 output:
@@ -270,7 +275,7 @@ def select_config(m: int, n: int, k: int, *, use_fast_accum: bool, num_sms: int 
     N % 8 == 0): for other outputs make_plan chooses again with ``allow_overlap=False``.
     Ping-pong: 64 x 256 (fast) or 64 x 192 (slow) per consumer, clusters of two. Without ``schedule``,
     chosen for fast accumulation when the cooperative choice has more tiles than SMs and ping-pong's
-    finer waves beat it at the measured per-FLOP efficiency of 0.956 (e.g. M = 1024, N = 10240).
+    finer waves beat it at the measured per-FLOP efficiency ``_PINGPONG_EFFICIENCY`` (e.g. M = 1024, N = 10240).
 
     >>> select_config(1024, 10240, 8192, use_fast_accum=True).pingpong
     True
@@ -294,10 +299,8 @@ def select_config(m: int, n: int, k: int, *, use_fast_accum: bool, num_sms: int 
             raise ValueError("schedule: 'overlap' needs use_fast_accum=True")
         return _overlap_config(2 if m > 128 else 1)
     block_m = 64 if m <= 64 else 128
-    widths = (256, 192, 128) if use_fast_accum else (192, 128)
-    # relative TFLOP/s of the tile widths, measured on H200 with clusters of two (docs/notes-gemm.md, v3)
-    efficiency = {256: 1.0, 192: 0.90, 128: 0.80}
-    cost, bn = _best_width(m, n, block_m, widths, efficiency, num_sms)
+    efficiency = _WIDTH_EFFICIENCY[use_fast_accum]
+    cost, bn = _best_width(m, n, block_m, tuple(efficiency), efficiency, num_sms)
     # Clusters of two (B multicast) pay off once there are at least two waves of tile pairs.
     cluster_m = 2 if block_m == 128 and -(-m // block_m) >= 2 else 1
     overlap = (schedule is None and allow_overlap and use_fast_accum and bn == 256 and cluster_m == 2
@@ -307,9 +310,10 @@ def select_config(m: int, n: int, k: int, *, use_fast_accum: bool, num_sms: int 
     if schedule is None and use_fast_accum and block_m == 128 and -(-m // 128) * -(-n // bn) > num_sms:
         # Ping-pong's 64-row tiles quantize waves twice as finely; it runs at _PINGPONG_EFFICIENCY of the
         # cooperative kernel per FLOP (a 64 x 256 tile costs 128 / efficiency in these units). Taken only
-        # in the measured regime: more cooperative tiles than SMs (the three shapes where this picks
-        # ping-pong measured +12% to +39%, docs/notes-gemm.md v6). Slow accumulation: never (0.73 vs 0.88
-        # of torch).
+        # in the measured regime: more cooperative tiles than SMs (v6: +12% to +39% where it was picked
+        # then; v25: of the 63 benchmark shapes it now picks 1024 x 10240 x 8192, +3.6% over cooperative
+        # 128 x 128, and leaves 1024 x 6144 x 4096 and 1024 x 18432 x 16384 to 128 x 192, +6.7% and +4.8%
+        # over ping-pong). Slow accumulation: never (0.73 vs 0.88 of torch).
         tiles_pp = -(-m // 64) * -(-n // 256)
         if -(-tiles_pp // num_sms) * 128 / _PINGPONG_EFFICIENCY < cost - 1e-9:
             return select_config(m, n, k, use_fast_accum=True, num_sms=num_sms, schedule="pingpong")

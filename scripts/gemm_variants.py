@@ -1,6 +1,6 @@
 """Experiment driver (issue 4): time explicit large-M GEMM kernel instances against torch in the same rounds.
 
-``python scripts/gemm_variants.py [--quick] [--rounds R] [--rep MS] [--json PATH] [--check]``
+``python scripts/gemm_variants.py [--quick | --shapes M,N,K ...] [--rounds R] [--rep MS] [--json PATH] [--check]``
 
 Each variant is a (GemmConfig, use_fast_accum) pair; to time an experiment knob, add it as a template
 parameter of the kernel and a field of GemmConfig for the run (v8, v9 in docs/notes-gemm.md; the v9 knobs
@@ -158,13 +158,15 @@ def main(argv=None):
     p.add_argument("--rep", type=int, default=30)
     p.add_argument("--warmup", type=int, default=200, help="ms of the same kernel before its timed reps")
     p.add_argument("--json", default=None)
+    p.add_argument("--shapes", nargs="+", default=None, help="M,N,K ... instead of the benchmark's shapes")
     args = p.parse_args(argv)
     if args.precompile:
         precompile()
     if args.check:
         check()
     if args.json or not (args.precompile or args.check):
-        rows = bench(list(QUICK) if args.quick else all_shapes(), args.rounds, args.rep, args.warmup)
+        shapes = [tuple(map(int, a.split(","))) for a in args.shapes] if args.shapes else None
+        rows = bench(shapes or (list(QUICK) if args.quick else all_shapes()), args.rounds, args.rep, args.warmup)
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(rows, f, indent=1)
