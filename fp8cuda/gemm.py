@@ -186,12 +186,14 @@ def _max_stages(block_m: int, block_n: int, pingpong: bool = False, overlap: boo
 # accumulation 64 x 192 (two 96-wide chains plus float32 totals: 192 registers; 256 would need 256 of the
 # 232 a consumer gets). Both with clusters of two (clusters of one and four measured slower).
 _PINGPONG_WIDTH = {True: 256, False: 192}
-# Per-FLOP speed of the tile widths relative to 128 x 256 (cooperative or overlapped, clusters of two), the
-# waves factored out (measured TFLOP/s / (tiles / (SMs * waves))): fast accumulation geomeans of two H200 runs
-# on 9 + 13 shapes after v24 (docs/notes-gemm.md v25: 192 0.977 / 0.99, 128 0.924 / 0.904; the v3 values
-# 0.90 / 0.80 predate the loops' uniform descriptors). Slow accumulation: 128 / 192 = 0.889 (v3; v25 measured
-# 0.885 over 22 shapes); 256 does not fit its registers.
-_WIDTH_EFFICIENCY = {True: {256: 1.0, 192: 0.98, 128: 0.91}, False: {192: 0.90, 128: 0.80}}
+# Per-FLOP speed of the tile widths, (use_fast_accum, BLOCK_M) -> {BLOCK_N: efficiency}, relative to 128 x 256
+# (cooperative or overlapped, clusters of two) with the waves factored out (measured TFLOP/s / (tiles / (SMs *
+# waves))). 128-row fast: geomeans of two H200 runs on 9 + 13 shapes after v24 (docs/notes-gemm.md v25: 192
+# 0.977 / 0.99, 128 0.924 / 0.904). 128-row slow: 128 / 192 = 0.889 (v3; v25 measured 0.885 over 22 shapes);
+# 256 does not fit its registers. 64-row tiles (M <= 64) keep v3's values: not re-measured.
+_V3_EFFICIENCY = {256: 1.0, 192: 0.90, 128: 0.80}
+_WIDTH_EFFICIENCY = {(True, 128): {256: 1.0, 192: 0.98, 128: 0.91}, (False, 128): {192: 0.90, 128: 0.80},
+                     (True, 64): _V3_EFFICIENCY, (False, 64): {192: 0.90, 128: 0.80}}
 # Ping-pong 64 x 256 c2 over cooperative 128 x 256 c2 per FLOP, the same way (v25: 0.927 / 0.912; v8, over
 # the 63 benchmark shapes without factoring out the waves: 0.956); its gain is only the finer wave quantization.
 _PINGPONG_EFFICIENCY = 0.92
@@ -299,7 +301,7 @@ def select_config(m: int, n: int, k: int, *, use_fast_accum: bool, num_sms: int 
             raise ValueError("schedule: 'overlap' needs use_fast_accum=True")
         return _overlap_config(2 if m > 128 else 1)
     block_m = 64 if m <= 64 else 128
-    efficiency = _WIDTH_EFFICIENCY[use_fast_accum]
+    efficiency = _WIDTH_EFFICIENCY[use_fast_accum, block_m]
     cost, bn = _best_width(m, n, block_m, tuple(efficiency), efficiency, num_sms)
     # Clusters of two (B multicast) pay off once there are at least two waves of tile pairs.
     cluster_m = 2 if block_m == 128 and -(-m // block_m) >= 2 else 1
