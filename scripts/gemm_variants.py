@@ -132,7 +132,8 @@ def bench(shapes, rounds, rep, warmup=200):
             rel[label] = ((got - ref).abs().max() / ref.abs().max()).item()
         med = alternate_medians(plans, rounds, lambda f: do_bench(f, warmup=warmup, rep=rep, return_mode="median"),
                                 seed=(m, n, k))
-        row = {"M": m, "N": n, "K": k, "maxrel": max(rel.values())}
+        row = {"M": m, "N": n, "K": k, "maxrel": max(rel.values()),
+               "configs": {label: cfg.label() for label, (cfg, _) in VARIANTS.items()}}
         for label, t in med.items():
             row[label] = flops / (t * 1e-3) / 1e12
         rows.append(row)
