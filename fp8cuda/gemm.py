@@ -192,8 +192,9 @@ _PINGPONG_WIDTH = {True: 256, False: 192}
 # 0.977 / 0.99, 128 0.924 / 0.904). 128-row slow: 128 / 192 = 0.889 (v3; v25 measured 0.885 over 22 shapes);
 # 256 does not fit its registers. 64-row tiles (M <= 64) keep v3's values: not re-measured.
 _V3_EFFICIENCY = {256: 1.0, 192: 0.90, 128: 0.80}
-_WIDTH_EFFICIENCY = {(True, 128): {256: 1.0, 192: 0.98, 128: 0.91}, (False, 128): {192: 0.90, 128: 0.80},
-                     (True, 64): _V3_EFFICIENCY, (False, 64): {192: 0.90, 128: 0.80}}
+_V3_SLOW = {192: 0.90, 128: 0.80}
+_WIDTH_EFFICIENCY = {(True, 128): {256: 1.0, 192: 0.98, 128: 0.91}, (True, 64): _V3_EFFICIENCY,
+                     (False, 128): _V3_SLOW, (False, 64): _V3_SLOW}
 # Ping-pong 64 x 256 c2 over cooperative 128 x 256 c2 per FLOP, the same way (v25: 0.927 / 0.912; v8, over
 # the 63 benchmark shapes without factoring out the waves: 0.956); its gain is only the finer wave quantization.
 _PINGPONG_EFFICIENCY = 0.92

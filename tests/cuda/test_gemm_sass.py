@@ -162,7 +162,8 @@ def test_fast_loops_keep_descriptors_uniform(wgmma_build):
     descriptors stay in uniform registers: at most 8 R2UR per K block (0 under NVRTC 13.0, 0-6 under 13.5;
     16-32 before, notes-gemm.md v24: 128 x 128 94 -> 61, overlap 115 -> 83 instructions per K block; 1.7% over
     the quick shapes for the overlap kernel, 3.6% ping-pong). Exception: the cooperative 128 x 256 kernel,
-    whose shared-memory base is aligned at run time into a vector register (it still may not divide)."""
+    where ptxas keeps the loop's stage index in a vector register (notes-gemm.md, next steps; it still may
+    not divide)."""
     res, exprs = wgmma_build
     fast = [e for e in exprs if re.search(r"_rowwise(_pingpong)?<\d+, \d+, \d+, \d, true, \d>$|_halves<", e)]
     assert any("_halves<" in e for e in fast) and any("_pingpong<" in e for e in fast)
