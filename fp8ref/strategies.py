@@ -145,8 +145,9 @@ def _row(kind: str, k: int, dtype: np.dtype, rng: np.random.Generator) -> np.nda
         x[rng.integers(k)] *= 2.0 ** int(rng.integers(8, 13))
     elif kind == "wide":  # log-uniform magnitudes over 2**-30..2**10: FP8 subnormals and underflow after scaling
         x = np.sign(x) * 2.0 ** rng.uniform(-30, 10, k)
-    elif kind == "tiny":  # amax < 2**-12: the quantizer's scale floor decides
-        x *= 2.0 ** -20
+    elif kind == "tiny":  # amax < 2**-12: the quantizer's scale floor decides. |x| * 2**-20 reaches
+        # |z| 2**-14, over 2**-12 when a standard-normal draw |z| >= 4: clip to 2**-13 (exact in every dtype)
+        x = np.clip(x * 2.0 ** -20, -2.0 ** -13, 2.0 ** -13)
     elif kind == "subnormal":  # subnormals of the input dtype
         x = rng.integers(-(2 ** 6), 2 ** 6, k) * float(info.smallest_subnormal)
     elif kind == "huge":  # close to the input dtype's max
