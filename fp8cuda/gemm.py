@@ -182,22 +182,23 @@ def _max_stages(block_m: int, block_n: int, pingpong: bool = False, overlap: boo
     return s
 
 
-# Ping-pong instances: fast accumulation 64 x 256 (one accumulator set, 128 registers per thread), slow
-# accumulation 64 x 192 (two 96-wide chains plus float32 totals: 192 registers; 256 would need 256 of the
-# 232 a consumer gets). Both with clusters of two (clusters of one and four measured slower).
-_PINGPONG_WIDTH = {True: 256, False: 192}
+# Ping-pong instances, (block_m, block_n) per consumer: fast accumulation 128 x 128 (two m64n128 chains, 128
+# registers per thread; v26: per FLOP 0.939 of the overlap kernel against 64 x 256's 0.919 over the 63 benchmark
+# shapes), slow accumulation 64 x 192 (two 96-wide chains plus float32 totals: 192 registers; 256 would need 256
+# of the 232 a consumer gets). Both with clusters of two (clusters of one and four measured slower).
+_PINGPONG_TILE = {True: (128, 128), False: (64, 192)}
 # Per-FLOP speed of the tile widths, (use_fast_accum, BLOCK_M) -> {BLOCK_N: efficiency}, relative to 128 x 256
 # (cooperative or overlapped, clusters of two) with the waves factored out (measured TFLOP/s / (tiles / (SMs *
 # waves))). 128-row fast: geomeans of two H200 runs on 9 + 13 shapes after v24 (docs/notes-gemm.md v25: 192
-# 0.977 / 0.99, 128 0.924 / 0.904). 128-row slow: 128 / 192 = 0.889 (v3; v25 measured 0.885 over 22 shapes);
+# 0.977 / 0.99, 128 0.924 / 0.904), confirmed over the 63 benchmark shapes (v26: 0.976, 0.911). 128-row slow: 128 / 192 = 0.889 (v3; v25 measured 0.885 over 22 shapes);
 # 256 does not fit its registers. 64-row tiles (M <= 64) keep v3's values: not re-measured.
 _V3_EFFICIENCY = {256: 1.0, 192: 0.90, 128: 0.80}
 _V3_SLOW = {192: 0.90, 128: 0.80}
 _WIDTH_EFFICIENCY = {(True, 128): {256: 1.0, 192: 0.98, 128: 0.91}, (True, 64): _V3_EFFICIENCY,
                      (False, 128): _V3_SLOW, (False, 64): _V3_SLOW}
-# Ping-pong 64 x 256 c2 over cooperative 128 x 256 c2 per FLOP, the same way (v25: 0.927 / 0.912; v8, over
-# the 63 benchmark shapes without factoring out the waves: 0.956); its gain is only the finer wave quantization.
-_PINGPONG_EFFICIENCY = 0.92
+# Ping-pong 128 x 128 c2 over 128 x 256 c2 per FLOP, the same way (v26, 63 shapes, 2 rounds: 0.939; 64 x 256
+# had 0.919 there, v25 0.927 / 0.912); its gain is only the finer wave quantization of its 128 x 128 tiles.
+_PINGPONG_EFFICIENCY = 0.94
 
 
 # Overlapped cooperative 128 x 256 c2 over cooperative 128 x 256 c2 per FLOP, fast accumulation, bf16 output:
@@ -206,6 +207,11 @@ _PINGPONG_EFFICIENCY = 0.92
 # warm-up, orders per shape); 1.001 pooled, i.e. no measurable gain (no choice on the 63 shapes depends on
 # it). Earlier fixed-order A/B runs on 9 shapes gave 1.03-1.04: an effect of the kernels' order.
 _OVERLAP_GAIN = 1.001
+
+
+def _pingpong_config(use_fast_accum: bool) -> GemmConfig:
+    bm, bn = _PINGPONG_TILE[use_fast_accum]
+    return GemmConfig(bm, bn, _max_stages(bm, bn, True), 2, 8, pingpong=True)
 
 
 def _overlap_config(cluster_m: int) -> GemmConfig:
@@ -220,9 +226,7 @@ def candidate_configs():
             for fast in (True, False):
                 if fast or bn <= 192:
                     out.append((GemmConfig(bm, bn, _max_stages(bm, bn), cm, 8), fast))
-    for fast in (True, False):
-        bn = _PINGPONG_WIDTH[fast]
-        out.append((GemmConfig(64, bn, _max_stages(64, bn, True), 2, 8, pingpong=True), fast))
+    out += [(_pingpong_config(fast), fast) for fast in (True, False)]
     out += [(_overlap_config(2), True), (_overlap_config(1), True)]
     return out
 
@@ -276,7 +280,7 @@ def select_config(m: int, n: int, k: int, *, use_fast_accum: bool, num_sms: int 
     K > 256 and some cluster has two tiles or more (only then is there a tile switch to overlap); it runs at
     ``_OVERLAP_GAIN`` of the cooperative kernel. It assumes the common output (16-bit, 16-byte aligned,
     N % 8 == 0): for other outputs make_plan chooses again with ``allow_overlap=False``.
-    Ping-pong: 64 x 256 (fast) or 64 x 192 (slow) per consumer, clusters of two. Without ``schedule``,
+    Ping-pong: 128 x 128 (fast) or 64 x 192 (slow) per consumer, clusters of two. Without ``schedule``,
     chosen for fast accumulation when the cooperative choice has more tiles than SMs and ping-pong's
     finer waves beat it at the measured per-FLOP efficiency ``_PINGPONG_EFFICIENCY`` (e.g. M = 1024, N = 10240).
 
@@ -295,8 +299,7 @@ def select_config(m: int, n: int, k: int, *, use_fast_accum: bool, num_sms: int 
     if schedule not in (None, "cooperative", "overlap", "pingpong"):
         raise ValueError(f"schedule: expected None, 'cooperative', 'overlap' or 'pingpong', got {schedule!r}")
     if schedule == "pingpong":
-        bn = _PINGPONG_WIDTH[use_fast_accum]
-        return GemmConfig(64, bn, _max_stages(64, bn, True), 2, 8, pingpong=True)
+        return _pingpong_config(use_fast_accum)
     if schedule == "overlap":
         if not use_fast_accum:
             raise ValueError("schedule: 'overlap' needs use_fast_accum=True")
@@ -311,14 +314,15 @@ def select_config(m: int, n: int, k: int, *, use_fast_accum: bool, num_sms: int 
     if overlap:
         cost /= _OVERLAP_GAIN
     if schedule is None and use_fast_accum and block_m == 128 and -(-m // 128) * -(-n // bn) > num_sms:
-        # Ping-pong's 64-row tiles quantize waves twice as finely; it runs at _PINGPONG_EFFICIENCY of the
-        # cooperative kernel per FLOP (a 64 x 256 tile costs 128 / efficiency in these units). Taken only
-        # in the measured regime: more cooperative tiles than SMs (v6: +12% to +39% where it was picked
-        # then; v25: of the 63 benchmark shapes it now picks 1024 x 10240 x 8192, +3.6% over cooperative
-        # 128 x 128, and leaves 1024 x 6144 x 4096 and 1024 x 18432 x 16384 to 128 x 192, +6.7% and +4.8%
-        # over ping-pong). Slow accumulation: never (0.73 vs 0.88 of torch).
-        tiles_pp = -(-m // 64) * -(-n // 256)
-        if -(-tiles_pp // num_sms) * 128 / _PINGPONG_EFFICIENCY < cost - 1e-9:
+        # Ping-pong's 128 x 128 tiles quantize waves twice as finely as 128 x 256 and run at
+        # _PINGPONG_EFFICIENCY of it per FLOP (a tile costs 128 / efficiency in these units), faster than the
+        # cooperative 128 x 128 (0.91). Taken only in the measured regime: more cooperative tiles than SMs
+        # (v6: +12% to +39% where it was picked then; of the 63 benchmark shapes it picks 1024 x 10240 x 8192
+        # and leaves 1024 x 6144 x 4096 and 1024 x 18432 x 16384 to 128 x 192, v25: +6.7% and +4.8% over
+        # ping-pong 64 x 256). Slow accumulation: never (0.73 vs 0.88 of torch).
+        pm, pn = _PINGPONG_TILE[True]
+        tiles_pp = -(-m // pm) * -(-n // pn)
+        if -(-tiles_pp // num_sms) * pm * pn / 128 / _PINGPONG_EFFICIENCY < cost - 1e-9:
             return select_config(m, n, k, use_fast_accum=True, num_sms=num_sms, schedule="pingpong")
     if overlap:
         return _overlap_config(2)
