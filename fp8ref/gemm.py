@@ -34,17 +34,26 @@ _U32 = 2.0**-24  # unit roundoff of float32
 class AccumulatorModel:
     """How a tensor-core FP8 MMA adds its products into the float32 accumulator (a model, validated on GPUs).
 
-    Each MMA step adds ``group`` exact products to the accumulator ``c``. The ``group + 1`` terms are
-    aligned to the largest one's exponent ``E`` (``2**E <= max|term|``) and each is cut to a multiple of
-    ``2**(E - fraction_bits)`` (truncation, the worst direction) before an exact fixed-point sum; the sum
-    is then stored with ``fraction_bits`` bits after its leading one, again by truncation. So one step
-    errs by less than ``(group + 1) * 2**-F * max|term| + 2**-F * |result|`` (F = fraction_bits).
+    Each MMA step adds ``group`` exact products to the accumulator ``c``. Every term gets an exponent: a
+    product ``x w`` the sum of its operands' exponent fields, ``ex + ew`` (a subnormal operand counts as the
+    format's smallest normal exponent, -6 for e4m3; zero operands give no term), and ``c`` its binade. The
+    ``group + 1`` terms are aligned to the largest such exponent ``E`` and each cut toward zero to a multiple of
+    ``2**(E - fraction_bits)`` before an exact fixed-point sum; the sum is then stored with ``fraction_bits``
+    bits after its leading one, again cut toward zero. A product's exponent ``ex + ew`` lies at or below its
+    binade for normal operands (the significand product is in [1, 4)) but can lie up to 3 binades above it per
+    subnormal operand, so with subnormals the step cuts more than the products' magnitudes suggest. The
+    exponent of a step is at most ``log2 max(|c|, X W)``, X and W the largest operand exponent weights
+    ``2**ex``, ``2**ew`` of the step, so one step errs by less than
+    ``(group + 1) * 2**-F * max(|c|, X W) + 2**-F * |result|`` (F = fraction_bits).
     With ``promote_every`` (K elements) set, the slow-accumulation mode restarts the MMA accumulator from
     zero every ``promote_every`` K and adds it into a true float32 register (one float32 rounding each).
 
-    Hopper (sm_90) e4m3 ``wgmma ... k32``: group 32; the FP8 accumulator keeps about 13 bits after the
-    leading one (SageAttention2 measured e8m13 for the accumulator; DeepSeek-V3 reports 14 bits kept after
-    alignment); CUTLASS and DeepGEMM promote every 4 k32 MMAs = 128 K.
+    Hopper (sm_90) e4m3 ``wgmma ... k32``: group 32, fraction_bits 13. Measured on an H200 (2026-12-02,
+    ``scripts/probe_alignment.py``): ``emulate_accumulator`` reproduces the tensor cores' fast-accumulation
+    output bit for bit on all 786,432 outputs of K = 16, 32 and 64 (one and two steps; our kernel and cuBLAS
+    agree bitwise), on data mixing normal and subnormal operands. Earlier sources: SageAttention2 (the
+    accumulator behaves as e8m13), DeepSeek-V3 (14 bits kept after alignment: the products' [1, 4)
+    significands); CUTLASS and DeepGEMM promote every 4 k32 MMAs = 128 K.
     """
 
     group: int = 32
@@ -194,14 +203,22 @@ def _step_maxima(v: np.ndarray, group: int, steps: int) -> np.ndarray:
 
 
 def _truncate(v: np.ndarray, e: np.ndarray, f: int) -> np.ndarray:
-    """Cut v toward -inf to a multiple of 2**(e - f) (two's-complement right shift). Exact in float64."""
+    """Cut v toward zero to a multiple of 2**(e - f) (a sign-magnitude right shift). Exact in float64."""
     q = np.ldexp(1.0, e - f)
-    return np.floor(v / q) * q
+    return np.trunc(v / q) * q
 
 
 def _binade(v: np.ndarray) -> np.ndarray:
-    """floor(log2 |v|) (0 for v == 0)."""
+    """floor(log2 |v|) (-1 for v == 0)."""
     return np.frexp(v)[1] - 1
+
+
+def _exponent_weight(v: np.ndarray) -> np.ndarray:
+    """2**(exponent field) of decoded e4m3 values, as the MMA aligns them (``AccumulatorModel``): 2**floor(log2
+    |v|) for normal values, 2**emin = 2**-6 for subnormal ones (up to 8x their magnitude), 0 for zero, NaN for NaN."""
+    with np.errstate(invalid="ignore"):
+        weight = np.ldexp(1.0, np.maximum(_binade(v), E4M3FN.emin))
+    return np.where(v == 0, 0.0, np.where(np.isnan(v), np.nan, weight))
 
 
 def _split_ranges(k: int, k_split, model: AccumulatorModel, use_fast_accum: bool) -> list:
@@ -235,12 +252,14 @@ def _split_ranges(k: int, k_split, model: AccumulatorModel, use_fast_accum: bool
 
 
 def emulate_accumulator(xq, wq, *, use_fast_accum: bool, model: AccumulatorModel = HOPPER_FP8, k_split=None):
-    """Run the accumulator of ``model`` literally (2-D xq): the worst-direction instance of the model.
+    """Run the accumulator of ``model`` literally (2-D xq): for ``HOPPER_FP8`` bit for bit what the H200's
+    tensor cores computed wherever measured (``AccumulatorModel``).
 
-    Per step: the accumulator and the ``group`` exact products are truncated toward -inf to multiples of
-    ``2**(E - F)`` (E the largest term's binade), summed exactly, and the sum truncated to F bits after its
-    leading one. Slow accumulation adds each ``promote_every`` chunk into a float32 register. For tests of
-    ``accumulation_error_bound`` and for studying the model; memory is M * N * group float64 per step.
+    Per step: the accumulator and the ``group`` exact products are cut toward zero to multiples of
+    ``2**(E - F)`` (E the largest term exponent: ``ex + ew`` for a product, the binade for the accumulator),
+    summed exactly, and the sum cut toward zero to F bits after its leading one. Slow accumulation adds each
+    ``promote_every`` chunk into a float32 register. For tests of ``accumulation_error_bound``, for testing
+    a kernel bit-exactly, and for studying the model; memory is M * N * group float64 per step.
 
     Split-K: ``k_split = (b_1, ..., b_{S-1})``, strictly increasing interior K boundaries ``0 < b_i < K``,
     multiples of ``model.group`` and, with slow accumulation, of ``model.promote_every`` (else ValueError).
@@ -264,15 +283,18 @@ def emulate_accumulator(xq, wq, *, use_fast_accum: bool, model: AccumulatorModel
     ranges = _split_ranges(xq.shape[1], k_split, model, use_fast_accum)
     x = decode(xq, E4M3FN, np.float64)
     w = decode(wq, E4M3FN, np.float64)
+    xe, we = _exponent_weight(x), _exponent_weight(w)
     total = None
     for k0, k1 in ranges:
-        p = _emulate_chain(x[:, k0:k1], w[:, k0:k1], use_fast_accum, model)
+        p = _emulate_chain(x[:, k0:k1], w[:, k0:k1], xe[:, k0:k1], we[:, k0:k1], use_fast_accum, model)
         total = p if total is None else total + p  # float32 + float32: one rounding, in split order
     return total
 
 
-def _emulate_chain(x: np.ndarray, w: np.ndarray, use_fast_accum: bool, model: AccumulatorModel) -> np.ndarray:
-    """One split of ``emulate_accumulator``: decoded x [M, K'], w [N, K'] -> the float32 register [M, N]."""
+def _emulate_chain(x: np.ndarray, w: np.ndarray, xe: np.ndarray, we: np.ndarray, use_fast_accum: bool,
+                   model: AccumulatorModel) -> np.ndarray:
+    """One split of ``emulate_accumulator``: decoded x [M, K'], w [N, K'] and their exponent weights -> the
+    float32 register [M, N]."""
     g, f = model.group, model.fraction_bits
     k = x.shape[1]
     per_chunk = k if use_fast_accum else model.promote_every
@@ -281,9 +303,10 @@ def _emulate_chain(x: np.ndarray, w: np.ndarray, use_fast_accum: bool, model: Ac
         c = np.zeros(reg.shape)
         for j in range(c0, min(c0 + per_chunk, k), g):
             prods = x[:, None, j:j + g] * w[None, :, j:j + g]  # exact: [M, N, g]
+            top = np.maximum(np.max(xe[:, None, j:j + g] * we[None, :, j:j + g], axis=-1),  # 2**(ex + ew)
+                             np.where(c == 0, 0.0, np.ldexp(1.0, _binade(c))))  # 2**E (0: no nonzero term)
             terms = np.concatenate([c[..., None], prods], axis=-1)
-            e = _binade(np.max(np.abs(terms), axis=-1))[..., None]
-            s = np.sum(_truncate(terms, e, f), axis=-1)  # exact: few multiples of 2**(e - f)
+            s = np.sum(_truncate(terms, _binade(top)[..., None], f), axis=-1)  # exact: multiples of 2**(E - f)
             c = _truncate(s, _binade(s), f)
         reg = reg + c.astype(np.float32)  # promotion: one float32 rounding (fast: the only chunk)
     return reg
@@ -306,14 +329,21 @@ def _exact_under_model(xq, wq, model: AccumulatorModel) -> np.ndarray:
     """Where the model's accumulator is provably exact: [..., M, N] bool.
 
     Lemma: let every product of a row pair be a multiple of ``2**q`` (q = lowest-bit exponent of the
-    row's x values plus that of w's) and ``A = sum |x_k w_k| < 2**(q + F)``. Every term and partial sum is
-    then a multiple of ``2**q`` below ``2**(q + F)``, so its binade E satisfies ``E - F < q``: truncating
-    to multiples of ``2**(E - F)`` and storing with F bits lose nothing, nor does a float32 promotion.
+    row's x values plus that of w's), ``A = sum |x_k w_k| < 2**(q + F)`` and ``X W <= 2**(q + F)`` (X, W the
+    largest exponent weights ``2**ex``, ``2**ew`` of the rows). Every term and partial sum is then a multiple
+    of ``2**q`` below ``2**(q + F)``, so an accumulator's binade is at most ``q + F - 1``, a product's exponent
+    ``ex + ew`` at most ``q + F``: the alignment exponent E satisfies ``E - F <= q``, and cutting to multiples
+    of ``2**(E - F)`` and storing with F bits lose nothing, nor does a float32 promotion. (Without the second
+    condition a subnormal operand breaks it: 176 * 2**-9 has ``ex + ew = 7 - 6``, 3 binades above its value;
+    H200, 2026-12-02.)
     """
     q = np.min(_lowbit_exponents(xq), axis=-1)[..., None] + np.min(_lowbit_exponents(wq), axis=-1)
+    x, w = decode(xq, E4M3FN, np.float64), decode(wq, E4M3FN, np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
-        a = np.abs(decode(xq, E4M3FN, np.float64)) @ np.abs(decode(wq, E4M3FN, np.float64)).T
-        return a < np.ldexp(1.0, np.minimum(q + model.fraction_bits, 1000).astype(np.int64))
+        a = np.abs(x) @ np.abs(w).T
+        top = np.max(_exponent_weight(x), axis=-1)[..., None] * np.max(_exponent_weight(w), axis=-1)
+        limit = np.ldexp(1.0, np.minimum(q + model.fraction_bits, 1000).astype(np.int64))
+        return (a < limit) & (top <= limit)
 
 
 def accumulation_error_bound(xq, wq, *, use_fast_accum: bool, model: AccumulatorModel = HOPPER_FP8,
@@ -321,13 +351,16 @@ def accumulation_error_bound(xq, wq, *, use_fast_accum: bool, model: Accumulator
     """Bound ``E[..., m, n] >= |acc_impl - acc|`` for an accumulator that follows ``model``.
 
     Derivation (one output element; ``S_j`` the exact partial sum after j MMA steps, ``e_j`` the bound
-    on the accumulator's error then, ``P_j >= max |product|`` of step j, F = model.fraction_bits):
-    the step's terms are bounded by ``m_j = max(|S_j| + e_j, P_j)``, so it adds at most
+    on the accumulator's error then, ``P_j >= max(|x_k w_k|, 2**(ex_k + ew_k))`` over step j's products,
+    F = model.fraction_bits): the step's alignment exponent E has ``2**E <= m_j = max(|S_j| + e_j, P_j)``
+    (the accumulator's binade, or a product's ``ex + ew``: ``AccumulatorModel``), so it adds at most
     ``t_j = (group + 1) * 2**-F * m_j`` of alignment error, and storing the result (magnitude at most
     ``|S_{j+1}| + e_j + t_j``) at most ``2**-F`` of that: ``e_{j+1} = e_j + t_j + 2**-F (|S_{j+1}| + e_j + t_j)``.
     Slow accumulation restarts this recursion from zero every ``promote_every`` K (partial sums taken
     within the chunk) and adds each chunk into float32: ``E <- E + e_chunk + 2**-24 (|S| + E + e_chunk)``.
-    ``P_j`` is bounded by (max |x| over the step) * (max |w| over the step). All sums are exact (K <=
+    ``P_j`` is bounded by (max B(x) over the step) * (max B(w) over the step), ``B(v) = max(|v|, 2**ex)``:
+    ``|v|`` for normal values, ``2**-6`` for subnormal ones (whose exponent field overstates them; before
+    2026-12-02 the bound used ``|v|`` and failed on such data on the GPU). All sums are exact (K <=
     MAX_K), so the bound is rigorous under the model. Where ``_exact_under_model`` proves the
     accumulation exact (small-integer-like data) the bound is 0. NaN inputs give NaN bounds.
 
@@ -347,7 +380,9 @@ def accumulation_error_bound(xq, wq, *, use_fast_accum: bool, model: Accumulator
     k = x.shape[-1]
     ranges = _split_ranges(k, k_split, model, use_fast_accum)
     steps = -(-k // g)
-    xmax, wmax = _step_maxima(x, g, steps), _step_maxima(w, g, steps)
+    with np.errstate(invalid="ignore"):
+        xmax = _step_maxima(np.maximum(np.abs(x), _exponent_weight(x)), g, steps)
+        wmax = _step_maxima(np.maximum(np.abs(w), _exponent_weight(w)), g, steps)
     total = err = None  # exact sum of the splits so far; bound on their float32 sum
     with np.errstate(invalid="ignore", over="ignore"):
         for k0, k1 in ranges:  # boundaries are multiples of g: split s covers steps k0 // g .. ceil(k1 / g) - 1

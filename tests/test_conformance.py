@@ -254,7 +254,7 @@ def test_fp8cuda_adapter_plumbing_on_the_cpu():
 
 
 class SplitK(RefAdapter):
-    """A split-K GEMM: the model accumulator (worst direction) per split of 64 K (fast) or 128 K (slow),
+    """A split-K GEMM: the model accumulator (the H200's where measured) per split of 64 K (fast) or 128 K (slow),
     split results added in float32 in order, a float32 epilogue; ``gemm_k_split`` tells the rules so."""
 
     def __init__(self):

@@ -1,6 +1,7 @@
 """GEMM semantics (exactness, pinned epilogue, NaN rows, batching) and the accumulator error bound."""
 
 from fractions import Fraction
+from pathlib import Path
 
 import ml_dtypes
 import numpy as np
@@ -168,6 +169,39 @@ def test_exactness_lemma_gives_zero_bound_and_exact_model():
     np.testing.assert_array_equal(emulate_accumulator(xq, wq, use_fast_accum=True), exact_dot(xq, wq))
 
 
+_H200_ACCUMULATORS = Path(__file__).parent / "data" / "h200_fp8_accumulator.npz"
+
+
+def test_model_reproduces_the_h200_accumulator_bit_for_bit():
+    """Fast-accumulation accumulators measured on an H200 (``scripts/probe_alignment.py``, 2026-12-02: unit
+    scales, float32 output; fp8cuda's kernel and cuBLAS bitwise equal): 64 x 64 outputs for K = 16, 32 and 64
+    (one and two MMA steps) of rows mixing normal and subnormal operands, one of which the bound before
+    2026-12-02 declared exact and was not. The emulation gives every output bit for bit; the bound covers each."""
+    d = np.load(_H200_ACCUMULATORS)
+    for k in (16, 32, 64):
+        xq, wq, acc = d["xq"][:, :k], d["wq"][:, :k], d[f"acc_k{k}"]
+        np.testing.assert_array_equal(emulate_accumulator(xq, wq, use_fast_accum=True).view(np.uint32),
+                                      acc.view(np.uint32))
+        err = np.abs(acc.astype(np.float64) - exact_dot(xq, wq))
+        assert (err <= accumulation_error_bound(xq, wq, use_fast_accum=True)).all()
+
+
+def test_a_subnormal_operand_aligns_by_its_exponent_field():
+    # The GPU failure of 2026-12-02 (test_hypothesis_shapes, 600 x 248 x 16, fast, float32 output, element
+    # (50, 131)): products on the grid 2**-13 summing to 0.536 < 2**0 looked exact, but 176 * 2**-9 has
+    # exponent 7 + (-6) = 1 (the subnormal's field), so the step cuts to 2**(1 - 13): the H200 lost 2**-12.
+    xq = np.frombuffer(bytes.fromhex("d537b198e6b139cdc148ac3bd373baac"), np.uint8)[None]
+    wq = np.frombuffer(bytes.fromhex("86058681018287868403078783010685"), np.uint8)[None]
+    xs, ws = np.array([1038098549], np.uint32).view(F32), np.array([1092331910], np.uint32).view(F32)
+    measured = np.array([1058148414], np.uint32).view(F32)  # the kernel's float32 output, 20 runs alike
+    assert float(exact_dot(xq, wq)[0, 0]) == 4392 * 2.0**-13
+    assert float(emulate_accumulator(xq, wq, use_fast_accum=True)[0, 0]) == 4390 * 2.0**-13
+    assert accumulation_error_bound(xq, wq, use_fast_accum=True)[0, 0] >= 2.0**-12
+    ref = f8f8bf16_rowwise(xq, wq, xs, ws, output_dtype=F32).astype(np.float64)
+    bound = gemm_error_bound(xq, wq, xs, ws, use_fast_accum=True, output_dtype=F32)
+    assert abs(float(measured[0]) - float(ref[0, 0])) <= bound[0, 0]
+
+
 def test_bound_detects_a_dropped_k_block():
     # A kernel that skips one 128-wide K block on same-sign data must fail the slow-accumulation bound.
     rng = np.random.default_rng(9)
@@ -233,9 +267,11 @@ def test_split_accumulator_stays_within_its_split_bound(kind, fast):
 
 
 def _unsplit_emulation(xq, wq, fast, model):
-    """``emulate_accumulator`` as it was before ``k_split`` (frozen copy): the no-split behaviour to keep."""
-    from fp8ref.gemm import _binade, _truncate
+    """``emulate_accumulator`` without ``k_split`` (frozen copy, with the alignment exponents measured on the
+    H200 on 2026-12-02): the no-split behaviour to keep."""
+    from fp8ref.gemm import _binade, _exponent_weight, _truncate
     x, w = decode(xq, E4M3FN, np.float64), decode(wq, E4M3FN, np.float64)
+    xe, we = _exponent_weight(x), _exponent_weight(w)
     g, f, k = model.group, model.fraction_bits, x.shape[1]
     per_chunk = k if fast else model.promote_every
     reg = np.zeros((x.shape[0], w.shape[0]), np.float32)
@@ -243,20 +279,24 @@ def _unsplit_emulation(xq, wq, fast, model):
         c = np.zeros(reg.shape)
         for j in range(c0, min(c0 + per_chunk, k), g):
             terms = np.concatenate([c[..., None], x[:, None, j:j + g] * w[None, :, j:j + g]], axis=-1)
-            e = _binade(np.max(np.abs(terms), axis=-1))[..., None]
-            s = np.sum(_truncate(terms, e, f), axis=-1)
+            top = np.maximum(np.max(xe[:, None, j:j + g] * we[None, :, j:j + g], axis=-1),
+                             np.where(c == 0, 0.0, np.ldexp(1.0, _binade(c))))
+            s = np.sum(_truncate(terms, _binade(top)[..., None], f), axis=-1)
             c = _truncate(s, _binade(s), f)
         reg = reg + c.astype(np.float32)
     return reg
 
 
 def _unsplit_bound(xq, wq, fast, model):
-    """``accumulation_error_bound`` as it was before ``k_split`` (frozen copy)."""
-    from fp8ref.gemm import _U32, _exact_under_model, _step_maxima
+    """``accumulation_error_bound`` without ``k_split`` (frozen copy, with B(v) = max(|v|, 2**ex) since
+    2026-12-02)."""
+    from fp8ref.gemm import _U32, _exact_under_model, _exponent_weight, _step_maxima
     x, w = decode(xq, E4M3FN, np.float64), decode(wq, E4M3FN, np.float64)
     g, f, k = model.group, 2.0 ** -model.fraction_bits, x.shape[-1]
     steps = -(-k // g)
-    xmax, wmax = _step_maxima(x, g, steps), _step_maxima(w, g, steps)
+    with np.errstate(invalid="ignore"):
+        xmax = _step_maxima(np.maximum(np.abs(x), _exponent_weight(x)), g, steps)
+        wmax = _step_maxima(np.maximum(np.abs(w), _exponent_weight(w)), g, steps)
     per_chunk = steps if fast else max(1, model.promote_every // g)
     shape = x.shape[:-1] + (w.shape[0],)
     total, err, chunk_sum, chunk_err = (np.zeros(shape) for _ in range(4))

@@ -88,7 +88,7 @@ def test_encode_ml_dtypes_refuses_float64():
 
 
 def _implementation(xq, wq, x_scale, w_scale, bias, *, use_fast_accum, output_dtype):
-    """A plausible Hopper implementation: the model accumulator (worst direction), then a float32
+    """A plausible Hopper implementation: the model accumulator (the H200's where measured), then a float32
     epilogue in a different association from the reference's, one rounding."""
     acc = emulate_accumulator(xq, wq, use_fast_accum=use_fast_accum)
     b = np.zeros(wq.shape[0], np.float32) if bias is None else bias.astype(np.float32)
