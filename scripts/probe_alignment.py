@@ -8,7 +8,8 @@ product of the largest |x| and |w| often differ. Writes OUT/probe_alignment.npz 
 ours_kK / cublas_kK for K in 16, 32, 64, over the first K columns). ``--repro FILE.npz`` (xq, wq, x_scale,
 w_scale) also runs that case 20 times and reports whether the outputs are bitwise equal (2026-12-02: the
 600 x 248 x 16 GPU failure, deterministic). Result: tests/data/h200_fp8_accumulator.npz (a 64 x 64 corner).
-Usage (GPU): python scripts/probe_alignment.py OUT [--repro FILE.npz]
+``--long`` adds 128 x 128 x 4096 in both accumulation modes (then offline: emulate_accumulator against
+them). Usage (GPU): python scripts/probe_alignment.py OUT [--repro FILE.npz] [--long]
 """
 
 import argparse
@@ -22,30 +23,31 @@ from fp8cuda import gemm
 from fp8ref import E4M3FN, encode
 
 N, K = 512, 64
+N_LONG, K_LONG = 128, 4096
 
 
-def operands(rng):
-    kind = rng.integers(0, 3, size=(N, 1))
-    uniform = rng.integers(0, 256, size=(N, K)).astype(np.uint8)
+def operands(rng, n=N, k=K):
+    kind = rng.integers(0, 3, size=(n, 1))
+    uniform = rng.integers(0, 256, size=(n, k)).astype(np.uint8)
     uniform[(uniform & 0x7F) == 0x7F] = 0x38  # no NaN codes
-    normal = encode(rng.standard_normal((N, K)).astype(np.float32), E4M3FN, saturate=True)
-    wide = encode((rng.standard_normal((N, K)) * np.exp(rng.uniform(-8, 4, (N, K)))).astype(np.float32),
+    normal = encode(rng.standard_normal((n, k)).astype(np.float32), E4M3FN, saturate=True)
+    wide = encode((rng.standard_normal((n, k)) * np.exp(rng.uniform(-8, 4, (n, k)))).astype(np.float32),
                   E4M3FN, saturate=True)
     return np.where(kind == 0, uniform, np.where(kind == 1, normal, wide)).astype(np.uint8)
 
 
-def ours(xq, wq):
+def ours(xq, wq, fast=True):
     one_m, one_n = cp.ones(xq.shape[0], cp.float32), cp.ones(wq.shape[0], cp.float32)
-    y = gemm.f8f8bf16_rowwise(cp.asarray(xq), cp.asarray(wq), one_m, one_n, use_fast_accum=True,
+    y = gemm.f8f8bf16_rowwise(cp.asarray(xq), cp.asarray(wq), one_m, one_n, use_fast_accum=fast,
                               output_dtype=np.float32)
     return cp.asnumpy(y)
 
 
-def cublas(xq, wq):
+def cublas(xq, wq, fast=True):
     a = torch.from_numpy(np.ascontiguousarray(xq)).cuda().view(torch.float8_e4m3fn)
     b = torch.from_numpy(np.ascontiguousarray(wq)).cuda().view(torch.float8_e4m3fn)
     one = torch.ones((), device="cuda")
-    y = torch._scaled_mm(a, b.t(), scale_a=one, scale_b=one, out_dtype=torch.float32, use_fast_accum=True)
+    y = torch._scaled_mm(a, b.t(), scale_a=one, scale_b=one, out_dtype=torch.float32, use_fast_accum=fast)
     return y.cpu().numpy()
 
 
@@ -53,6 +55,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--repro")
+    ap.add_argument("--long", action="store_true", help=f"also {N_LONG} x {N_LONG} x {K_LONG}, fast and slow "
+                    "(long_xq, long_wq, long_{ours,cublas}_{fast,slow}): the model over 128 steps / 32 promotions")
     args = ap.parse_args()
     rng = np.random.default_rng(2026_12_02)
     xq, wq = operands(rng), operands(rng)
@@ -62,6 +66,14 @@ def main():
         res[f"cublas_k{k}"] = cublas(xq[:, :k], wq[:, :k])
         same = np.array_equal(res[f"ours_k{k}"].view(np.uint32), res[f"cublas_k{k}"].view(np.uint32))
         print(f"K={k}: ours and cuBLAS bitwise equal: {same}")
+    if args.long:
+        lx, lw = operands(rng, N_LONG, K_LONG), operands(rng, N_LONG, K_LONG)
+        res.update(long_xq=lx, long_wq=lw)
+        for fast in (True, False):
+            tag = "fast" if fast else "slow"
+            res[f"long_ours_{tag}"], res[f"long_cublas_{tag}"] = ours(lx, lw, fast), cublas(lx, lw, fast)
+            same = np.array_equal(res[f"long_ours_{tag}"].view(np.uint32), res[f"long_cublas_{tag}"].view(np.uint32))
+            print(f"K={K_LONG} {tag}: ours and cuBLAS bitwise equal: {same}")
     np.savez_compressed(os.path.join(args.out, "probe_alignment.npz"), **res)
     if args.repro:
         d = np.load(args.repro)
