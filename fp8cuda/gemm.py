@@ -190,8 +190,9 @@ _PINGPONG_TILE = {True: (128, 128), False: (64, 192)}
 # Per-FLOP speed of the tile widths, (use_fast_accum, BLOCK_M) -> {BLOCK_N: efficiency}, relative to 128 x 256
 # (cooperative or overlapped, clusters of two) with the waves factored out (measured TFLOP/s / (tiles / (SMs *
 # waves))). 128-row fast: geomeans of two H200 runs on 9 + 13 shapes after v24 (docs/notes-gemm.md v25: 192
-# 0.977 / 0.99, 128 0.924 / 0.904), confirmed over the 63 benchmark shapes (v26: 0.976, 0.911). 128-row slow: 128 / 192 = 0.889 (v3; v25 measured 0.885 over 22 shapes);
-# 256 does not fit its registers. 64-row tiles (M <= 64) keep v3's values: not re-measured.
+# 0.977 / 0.99, 128 0.924 / 0.904), confirmed over the 63 benchmark shapes (v26: 0.976, 0.911). 128-row
+# slow: 128 / 192 = 0.889 (v3; measured 0.885 over 22 shapes in v25, 0.887 over 63 in v26); 256 does not fit
+# its registers. 64-row tiles (M <= 64) keep v3's values: not re-measured.
 _V3_EFFICIENCY = {256: 1.0, 192: 0.90, 128: 0.80}
 _V3_SLOW = {192: 0.90, 128: 0.80}
 _WIDTH_EFFICIENCY = {(True, 128): {256: 1.0, 192: 0.98, 128: 0.91}, (True, 64): _V3_EFFICIENCY,
