@@ -49,9 +49,10 @@ class AccumulatorModel:
     zero every ``promote_every`` K and adds it into a true float32 register (one float32 rounding each).
 
     Hopper (sm_90) e4m3 ``wgmma ... k32``: group 32, fraction_bits 13. Measured on an H200 (2026-12-02,
-    ``scripts/probe_alignment.py``): ``emulate_accumulator`` reproduces the tensor cores' fast-accumulation
-    output bit for bit on all 786,432 outputs of K = 16, 32 and 64 (one and two steps; our kernel and cuBLAS
-    agree bitwise), on data mixing normal and subnormal operands. Earlier sources: SageAttention2 (the
+    ``scripts/probe_alignment.py``): ``emulate_accumulator`` reproduces the tensor cores bit for bit on all
+    786,432 fast-accumulation outputs of K = 16, 32 and 64 (one and two steps; our kernel and cuBLAS agree
+    bitwise) on data mixing normal and subnormal operands, and on 128 x 128 x 4096 in both modes (cuBLAS
+    unsplit, our split-K kernel with its ``k_split``). Earlier sources: SageAttention2 (the
     accumulator behaves as e8m13), DeepSeek-V3 (14 bits kept after alignment: the products' [1, 4)
     significands); CUTLASS and DeepGEMM promote every 4 k32 MMAs = 128 K.
     """

@@ -8,8 +8,9 @@ product of the largest |x| and |w| often differ. Writes OUT/probe_alignment.npz 
 ours_kK / cublas_kK for K in 16, 32, 64, over the first K columns). ``--repro FILE.npz`` (xq, wq, x_scale,
 w_scale) also runs that case 20 times and reports whether the outputs are bitwise equal (2026-12-02: the
 600 x 248 x 16 GPU failure, deterministic). Result: tests/data/h200_fp8_accumulator.npz (a 64 x 64 corner).
-``--long`` adds 128 x 128 x 4096 in both accumulation modes (then offline: emulate_accumulator against
-them). Usage (GPU): python scripts/probe_alignment.py OUT [--repro FILE.npz] [--long]
+``--long`` adds 128 x 128 x 4096 in both accumulation modes (2026-12-02: emulate_accumulator equals
+cuBLAS unsplit and ours with gemm.k_split_for's split, every output, both modes; a 16 x 16 corner is in the
+same data file). Usage (GPU): python scripts/probe_alignment.py OUT [--repro FILE.npz] [--long]
 """
 
 import argparse

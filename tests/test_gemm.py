@@ -186,6 +186,26 @@ def test_model_reproduces_the_h200_accumulator_bit_for_bit():
         assert (err <= accumulation_error_bound(xq, wq, use_fast_accum=True)).all()
 
 
+# fp8cuda's split-K decode kernel on the probe's 128 x 128 x 4096 (132 SMs): gemm.k_split_for(...).
+_PROBE_K_SPLIT = {True: (1024, 2048, 3072), False: (2048,)}
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_model_reproduces_the_h200_over_long_k(fast):
+    """K = 4096 (128 MMA steps, 32 promotions), measured on an H200 (``probe_alignment.py --long``,
+    2026-12-02): a 16 x 16 corner of cuBLAS's unsplit accumulation and of fp8cuda's split-K one (partial
+    sums added in float32; 100% of 16,384 outputs of each matched the model in the run). Fast: the model's
+    truncating 13-bit accumulator over 128 steps; slow: promotion into float32 every 128 K."""
+    d = np.load(_H200_ACCUMULATORS)
+    xq, wq = d["long_xq"], d["long_wq"]
+    tag = "fast" if fast else "slow"
+    for split, acc in ((None, d[f"long_acc_{tag}"]), (_PROBE_K_SPLIT[fast], d[f"long_split_acc_{tag}"])):
+        got = emulate_accumulator(xq, wq, use_fast_accum=fast, k_split=split)
+        np.testing.assert_array_equal(got.view(np.uint32), acc.view(np.uint32))
+        err = np.abs(acc.astype(np.float64) - exact_dot(xq, wq))
+        assert (err <= accumulation_error_bound(xq, wq, use_fast_accum=fast, k_split=split)).all()
+
+
 def test_a_subnormal_operand_aligns_by_its_exponent_field():
     # The GPU failure of 2026-12-02 (test_hypothesis_shapes, 600 x 248 x 16, fast, float32 output, element
     # (50, 131)): products on the grid 2**-13 summing to 0.536 < 2**0 looked exact, but 176 * 2**-9 has

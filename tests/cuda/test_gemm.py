@@ -97,15 +97,15 @@ def test_default_output_allocated():
 
 
 @pytest.mark.parametrize("use_fast_accum", [True, False])
-@pytest.mark.parametrize("m,n,k", [(1, 8, 16), (77, 130, 32), (129, 257, 48), (600, 248, 16), (300, 520, 64)])
+@pytest.mark.parametrize("m,n,k", [(1, 8, 16), (77, 130, 32), (129, 257, 48), (600, 248, 16), (300, 520, 64),
+                                   (1, 72, 4096), (128, 128, 4096), (200, 264, 4096), (389, 300, 1040)])
 def test_accumulator_is_the_model_bit_for_bit(use_fast_accum, m, n, k):
-    """Unit scales and float32 output make the output the accumulator (the epilogue multiplies by 1.0). For
-    K <= 64 (one or two wgmma k32 steps), where fp8ref's accumulator model reproduced an H200's tensor cores
-    bit for bit (tests/test_gemm.py::test_model_reproduces_the_h200_accumulator_bit_for_bit), the kernel
-    must equal ``emulate_accumulator`` exactly, large-M and decode (M <= 128) kernels alike: a lost or
-    repeated K slice, a wrong swizzle or stale shared memory shows as a bit difference the bound may hide.
-    Slow accumulation at K <= 128 promotes one accumulator into 0.0f: the same value. Longer K: not yet
-    measured (docs/notes-gemm.md, Next steps 0)."""
+    """Unit scales and float32 output make the output the accumulator (the epilogue multiplies by 1.0).
+    fp8ref's accumulator model reproduced an H200's tensor cores bit for bit at K = 16, 32, 64 and 4096, both
+    accumulations, for cuBLAS unsplit and for this kernel split (tests/test_gemm.py::test_model_reproduces_*),
+    so the kernel must equal ``emulate_accumulator`` (with the plan's K split) exactly, large-M and decode
+    (M <= 128) kernels alike: a lost or repeated K slice, a wrong swizzle, a promotion at the wrong K or stale
+    shared memory shows as a bit difference the bound may hide. 1040 = 8 * 128 + 16: a partial last K block."""
     cp = skip_unless_hopper()
     from fp8cuda import gemm
     from fp8ref import emulate_accumulator
@@ -147,6 +147,20 @@ def test_every_config(index):
     n = 2 * cfg.block_n + (8 if cfg.overlap else 3)
     ops = random_operands(rng, 3 * cfg.block_m + 5, n, 528, bias=True)  # 528 = 4 * 128 + 16
     run_and_check(gemm.f8f8bf16_rowwise, ops, use_fast_accum=fast, out_dtype=out_dtype, config=cfg)
+    # Unit scales, no bias: the output is the accumulator rounded once to out_dtype, so it must equal the
+    # measured model (test_accumulator_is_the_model_bit_for_bit) rounded the same way, bit for bit.
+    cp = skip_unless_hopper()
+    from fp8ref import emulate_accumulator
+
+    xq, wq = ops[0], ops[1]
+    m = xq.shape[0]
+    out = poisoned(cp, (m, n), out_dtype)
+    gemm.f8f8bf16_rowwise(cp.asarray(xq), cp.asarray(wq), cp.ones(m, cp.float32), cp.ones(n, cp.float32),
+                          use_fast_accum=fast, out=out, output_dtype=out_dtype, config=cfg)
+    want = emulate_accumulator(xq, wq, use_fast_accum=fast).astype(out_dtype)
+    got = to_host(out, out_dtype)
+    bits = np.uint16 if np.dtype(out_dtype).itemsize == 2 else np.uint32
+    np.testing.assert_array_equal(got.view(bits), want.view(bits))
 
 
 def test_persistent_many_tiles():
