@@ -10,7 +10,7 @@ w_scale) also runs that case 20 times and reports whether the outputs are bitwis
 600 x 248 x 16 GPU failure, deterministic). Result: tests/data/h200_fp8_accumulator.npz (a 64 x 64 corner).
 ``--long`` adds 128 x 128 x 4096 in both accumulation modes (2026-12-02: emulate_accumulator equals
 cuBLAS unsplit and ours with gemm.k_split_for's split, every output, both modes; a 16 x 16 corner is in the
-same data file). Usage (GPU): python scripts/probe_alignment.py OUT [--repro FILE.npz] [--long]
+same data file). Usage (GPU): python scripts/probe_alignment.py OUT [--repro FILE.npz] [--long] [--simple]
 """
 
 import argparse
@@ -37,10 +37,10 @@ def operands(rng, n=N, k=K):
     return np.where(kind == 0, uniform, np.where(kind == 1, normal, wide)).astype(np.uint8)
 
 
-def ours(xq, wq, fast=True):
+def ours(xq, wq, fast=True, fn=None):
     one_m, one_n = cp.ones(xq.shape[0], cp.float32), cp.ones(wq.shape[0], cp.float32)
-    y = gemm.f8f8bf16_rowwise(cp.asarray(xq), cp.asarray(wq), one_m, one_n, use_fast_accum=fast,
-                              output_dtype=np.float32)
+    y = (fn or gemm.f8f8bf16_rowwise)(cp.asarray(xq), cp.asarray(wq), one_m, one_n, use_fast_accum=fast,
+                                      output_dtype=np.float32)
     return cp.asnumpy(y)
 
 
@@ -56,6 +56,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--repro")
+    ap.add_argument("--simple", action="store_true", help="also the level-1 kernel (simple_kK, long_simple_*)")
     ap.add_argument("--long", action="store_true", help=f"also {N_LONG} x {N_LONG} x {K_LONG}, fast and slow "
                     "(long_xq, long_wq, long_{ours,cublas}_{fast,slow}): the model over 128 steps / 32 promotions")
     args = ap.parse_args()
@@ -75,6 +76,12 @@ def main():
             res[f"long_ours_{tag}"], res[f"long_cublas_{tag}"] = ours(lx, lw, fast), cublas(lx, lw, fast)
             same = np.array_equal(res[f"long_ours_{tag}"].view(np.uint32), res[f"long_cublas_{tag}"].view(np.uint32))
             print(f"K={K_LONG} {tag}: ours and cuBLAS bitwise equal: {same}")
+    if args.simple:  # the level-1 kernel (mma.sync m16n8k32): does its accumulator follow the same model?
+        for k in (16, 32, 64):
+            res[f"simple_k{k}"] = ours(xq[:, :k], wq[:, :k], True, gemm.f8f8bf16_rowwise_simple)
+        if args.long:
+            for fast in (True, False):
+                res[f"long_simple_{'fast' if fast else 'slow'}"] = ours(lx, lw, fast, gemm.f8f8bf16_rowwise_simple)
     np.savez_compressed(os.path.join(args.out, "probe_alignment.npz"), **res)
     if args.repro:
         d = np.load(args.repro)

@@ -157,7 +157,8 @@ def test_every_config(index):
     out = poisoned(cp, (m, n), out_dtype)
     gemm.f8f8bf16_rowwise(cp.asarray(xq), cp.asarray(wq), cp.ones(m, cp.float32), cp.ones(n, cp.float32),
                           use_fast_accum=fast, out=out, output_dtype=out_dtype, config=cfg)
-    want = emulate_accumulator(xq, wq, use_fast_accum=fast).astype(out_dtype)
+    with np.errstate(over="ignore"):  # float16: |acc| > 65504 rounds to inf, as cvt.rn.f16.f32 does
+        want = emulate_accumulator(xq, wq, use_fast_accum=fast).astype(out_dtype)
     got = to_host(out, out_dtype)
     bits = np.uint16 if np.dtype(out_dtype).itemsize == 2 else np.uint32
     np.testing.assert_array_equal(got.view(bits), want.view(bits))
