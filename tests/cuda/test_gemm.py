@@ -106,18 +106,30 @@ def test_accumulator_is_the_model_bit_for_bit(use_fast_accum, m, n, k):
     so the kernel must equal ``emulate_accumulator`` (with the plan's K split) exactly, large-M and decode
     (M <= 128) kernels alike: a lost or repeated K slice, a wrong swizzle, a promotion at the wrong K or stale
     shared memory shows as a bit difference the bound may hide. 1040 = 8 * 128 + 16: a partial last K block."""
-    cp = skip_unless_hopper()
+    skip_unless_hopper()
+    xq, wq, _, _, _ = random_operands(np.random.default_rng(m * 1009 + n * 31 + k), m, n, k)
+    assert_output_is_the_model(xq, wq, use_fast_accum, np.float32)
+
+
+def assert_output_is_the_model(xq, wq, use_fast_accum, out_dtype, config=None):
+    """Launch with unit scales and no bias: the output is the accumulator rounded once to out_dtype, so it
+    must equal fp8ref's measured model (with the plan's K split) rounded the same way, bit for bit."""
+    import cupy as cp
+
     from fp8cuda import gemm
     from fp8ref import emulate_accumulator
 
-    xq, wq, _, _, _ = random_operands(np.random.default_rng(m * 1009 + n * 31 + k), m, n, k)
-    out = poisoned(cp, (m, n), np.float32)
+    (m, _), n = xq.shape, wq.shape[0]
+    out = poisoned(cp, (m, n), out_dtype)
     plan = gemm.make_plan(cp.asarray(xq), cp.asarray(wq), cp.ones(m, cp.float32), cp.ones(n, cp.float32),
-                          use_fast_accum=use_fast_accum, out=out, output_dtype=np.float32)
+                          use_fast_accum=use_fast_accum, out=out, output_dtype=out_dtype, config=config)
     plan()
     cp.cuda.runtime.deviceSynchronize()
-    want = emulate_accumulator(xq, wq, use_fast_accum=use_fast_accum, k_split=plan.k_split or None)
-    np.testing.assert_array_equal(to_host(out, np.float32).view(np.uint32), want.view(np.uint32))
+    with np.errstate(over="ignore"):  # float16: |acc| > 65504 rounds to inf, as cvt.rn.f16.f32 does
+        want = emulate_accumulator(xq, wq, use_fast_accum=use_fast_accum,
+                                   k_split=plan.k_split or None).astype(out_dtype)
+    bits = np.uint16 if np.dtype(out_dtype).itemsize == 2 else np.uint32
+    np.testing.assert_array_equal(to_host(out, out_dtype).view(bits), want.view(bits))
 
 
 # ------------------------------------------------------------------------------------------ every tile config
@@ -147,21 +159,7 @@ def test_every_config(index):
     n = 2 * cfg.block_n + (8 if cfg.overlap else 3)
     ops = random_operands(rng, 3 * cfg.block_m + 5, n, 528, bias=True)  # 528 = 4 * 128 + 16
     run_and_check(gemm.f8f8bf16_rowwise, ops, use_fast_accum=fast, out_dtype=out_dtype, config=cfg)
-    # Unit scales, no bias: the output is the accumulator rounded once to out_dtype, so it must equal the
-    # measured model (test_accumulator_is_the_model_bit_for_bit) rounded the same way, bit for bit.
-    cp = skip_unless_hopper()
-    from fp8ref import emulate_accumulator
-
-    xq, wq = ops[0], ops[1]
-    m = xq.shape[0]
-    out = poisoned(cp, (m, n), out_dtype)
-    gemm.f8f8bf16_rowwise(cp.asarray(xq), cp.asarray(wq), cp.ones(m, cp.float32), cp.ones(n, cp.float32),
-                          use_fast_accum=fast, out=out, output_dtype=out_dtype, config=cfg)
-    with np.errstate(over="ignore"):  # float16: |acc| > 65504 rounds to inf, as cvt.rn.f16.f32 does
-        want = emulate_accumulator(xq, wq, use_fast_accum=fast).astype(out_dtype)
-    got = to_host(out, out_dtype)
-    bits = np.uint16 if np.dtype(out_dtype).itemsize == 2 else np.uint32
-    np.testing.assert_array_equal(got.view(bits), want.view(bits))
+    assert_output_is_the_model(ops[0], ops[1], fast, out_dtype, config=cfg)  # bit for bit, not just bounded
 
 
 def test_persistent_many_tiles():
